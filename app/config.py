@@ -1,0 +1,97 @@
+"""Settings, read once from the environment and passed explicitly; strategy file loading."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.errors import InvalidInput
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str | None = None
+    neo4j_password: str | None = None
+    neo4j_database: str = "neo4j"
+    strategy_path: Path | None = None
+    var_dir: Path = REPO_ROOT / "var"
+    tokens_file: Path = REPO_ROOT / "var" / "tokens.json"
+    erasure_key_value: str | None = None
+    query_timeout_s: float = 5.0
+    connect_timeout_s: float = 2.0
+    max_component_nodes: int = 2000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        var_dir = Path(env.get("IDGRAPH_VAR_DIR", str(REPO_ROOT / "var")))
+        strategy = env.get("IDGRAPH_STRATEGY")
+        return cls(
+            neo4j_uri=env.get("NEO4J_URI") or "bolt://127.0.0.1:7687",
+            neo4j_user=env.get("NEO4J_USER") or None,
+            neo4j_password=env.get("NEO4J_PASSWORD") or None,
+            neo4j_database=env.get("NEO4J_DATABASE") or "neo4j",
+            strategy_path=Path(strategy) if strategy else None,
+            var_dir=var_dir,
+            tokens_file=Path(env.get("IDGRAPH_TOKENS_FILE") or var_dir / "tokens.json"),
+            erasure_key_value=env.get("IDGRAPH_ERASURE_KEY") or None,
+            query_timeout_s=_positive_float(env, "IDGRAPH_QUERY_TIMEOUT_S", 5.0),
+            connect_timeout_s=_positive_float(env, "IDGRAPH_CONNECT_TIMEOUT_S", 2.0),
+            max_component_nodes=int(_positive_float(env, "IDGRAPH_MAX_COMPONENT_NODES", 2000)),
+        )
+
+    @property
+    def neo4j_host(self) -> str:
+        return urlsplit(self.neo4j_uri).hostname or "127.0.0.1"
+
+    @property
+    def neo4j_port(self) -> int:
+        return urlsplit(self.neo4j_uri).port or 7687
+
+    @property
+    def neo4j_is_local(self) -> bool:
+        """True when the database is on this machine, so `idgraph db up` may start one."""
+        return self.neo4j_host in _LOOPBACK_HOSTS
+
+    def erasure_key(self) -> bytes:
+        """The HMAC key of the suppression list: IDGRAPH_ERASURE_KEY, else generated once into var/."""
+        if self.erasure_key_value:
+            return self.erasure_key_value.encode()
+        path = self.var_dir / "erasure.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
+    def strategy_text(self) -> str | None:
+        """The operator's strategy file, or None for the packaged default."""
+        if self.strategy_path is None:
+            return None
+        try:
+            return self.strategy_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"IDGRAPH_STRATEGY: cannot read {self.strategy_path}: {exc.strerror}") from exc
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise InvalidInput(f"{name} must be positive, got {raw!r}")
+    return value

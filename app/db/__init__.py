@@ -1,0 +1,1 @@
+"""The Neo4j adapter: the only package that imports the neo4j driver."""

@@ -1,0 +1,1 @@
+"""Pure domain: standard library and phonenumbers only. No I/O, no clock reads except where passed in."""
