@@ -213,3 +213,74 @@ class Resolution:
     assurance: Assurance
     rejected: tuple[Rejection, ...] = ()
     ignored: tuple[IgnoredKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    """One profile to upsert: by (source, source_id), into an existing profile by id, or as a new record."""
+
+    source: str
+    identities: tuple[tuple[str, str], ...]  # (key, raw value)
+    source_id: str | None = None
+    profile_id: str | None = None
+    attributes: Mapping[str, Scalar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    profile: Profile
+    customer: Customer
+    created: bool
+    rejected: tuple[Rejection, ...]
+    consistency_token: str
+
+
+@dataclass(frozen=True)
+class ExplanationStep:
+    """One hop of the chain joining two profiles: through a shared identity, or through a merge edge."""
+
+    from_profile_id: str
+    to_profile_id: str
+    via: str  # "IDENTITY" or "MERGE"
+    identity: IdentityKey | None = None
+    from_link: IdentityLink | None = None
+    to_link: IdentityLink | None = None
+    merge: MergeEdge | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    profile_ids: tuple[str, str]
+    connected: bool
+    steps: tuple[ExplanationStep, ...]
+
+
+@dataclass(frozen=True)
+class ErasurePlan:
+    """What an erasure deletes: every profile of the customer and the identities no remaining profile uses."""
+
+    profile_ids: tuple[str, ...]
+    identities: tuple[IdentityKey, ...]  # deleted; the others the customer held stay (still used elsewhere)
+    kept_identities: tuple[IdentityKey, ...]
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """Proof of an erasure that holds no personal data."""
+
+    request_id: str
+    status: str  # COMPLETED
+    requested_by: str
+    reason: str
+    at: datetime
+    profiles_deleted: int
+    identities_deleted: int
+    suppressed: int
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    profile_id: str
+    source: str
+    source_id: str | None
+    customer_id: str
