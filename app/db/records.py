@@ -1,0 +1,129 @@
+"""Mapping of Neo4j records onto domain objects; the only place that reads driver value types."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from neo4j import Bookmarks
+from neo4j.time import DateTime
+
+from app.domain.model import (
+    ErasureReceipt,
+    IdentityKey,
+    IdentityLink,
+    MergeEdge,
+    Profile,
+    Scalar,
+    StoredIdentity,
+)
+
+ATTRIBUTE_PREFIX = "attr."
+ATTRIBUTE_TIME_PREFIX = "attr_at."
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_datetime(value: Any) -> datetime:
+    if isinstance(value, DateTime):
+        native: datetime = value.to_native()
+        return native if native.tzinfo else native.replace(tzinfo=UTC)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return _EPOCH
+
+
+def attribute_properties(attributes: Mapping[str, Scalar], now: datetime) -> dict[str, Any]:
+    """Graph properties for a profile's attributes: a value and the time it was set; None removes both."""
+    props: dict[str, Any] = {}
+    for name, value in attributes.items():
+        props[ATTRIBUTE_PREFIX + name] = value
+        props[ATTRIBUTE_TIME_PREFIX + name] = None if value is None else now
+    return props
+
+
+def profile_from(props: Mapping[str, Any], identities: Iterable[IdentityKey] = ()) -> Profile:
+    attributes: dict[str, Scalar] = {}
+    times: dict[str, datetime] = {}
+    for name, value in props.items():
+        if name.startswith(ATTRIBUTE_PREFIX):
+            attributes[name[len(ATTRIBUTE_PREFIX) :]] = value
+        elif name.startswith(ATTRIBUTE_TIME_PREFIX):
+            times[name[len(ATTRIBUTE_TIME_PREFIX) :]] = to_datetime(value)
+    return Profile(
+        id=str(props["id"]),
+        source=str(props.get("source") or ""),
+        source_id=props.get("source_id"),
+        created_at=to_datetime(props.get("created_at")),
+        updated_at=to_datetime(props.get("updated_at")),
+        attributes=attributes,
+        attribute_times=times,
+        identities=tuple(sorted(identities)),
+    )
+
+
+def identity_from(row: Mapping[str, Any]) -> StoredIdentity:
+    return StoredIdentity(
+        key=str(row["key"]),
+        value=str(row["value"]),
+        rule=str(row.get("rule") or ""),
+        rule_version=str(row.get("rule_version") or ""),
+        blocked=bool(row.get("blocked")),
+        saturated=bool(row.get("saturated")),
+        profile_count=int(row.get("profile_count") or 0),
+    )
+
+
+def link_from(profile_id: str, row: Mapping[str, Any]) -> IdentityLink:
+    return IdentityLink(
+        profile_id=profile_id,
+        key=str(row["key"]),
+        value=str(row["value"]),
+        raw=str(row.get("raw") or ""),
+        source=str(row.get("source") or ""),
+        first_seen=to_datetime(row.get("first_seen")),
+        last_seen=to_datetime(row.get("last_seen")),
+        linking=bool(row.get("linking")),
+    )
+
+
+def merge_from(source_id: str, row: Mapping[str, Any]) -> MergeEdge:
+    return MergeEdge(
+        source_profile_id=source_id,
+        target_profile_id=str(row.get("target") or row.get("to") or ""),
+        at=to_datetime(row.get("at")),
+        by=str(row.get("by") or ""),
+        reason=str(row.get("reason") or ""),
+    )
+
+
+def receipt_from(props: Mapping[str, Any]) -> ErasureReceipt:
+    return ErasureReceipt(
+        request_id=str(props["request_id"]),
+        status=str(props.get("status") or ""),
+        requested_by=str(props.get("requested_by") or ""),
+        reason=str(props.get("reason") or ""),
+        at=to_datetime(props.get("at")),
+        profiles_deleted=int(props.get("profiles_deleted") or 0),
+        identities_deleted=int(props.get("identities_deleted") or 0),
+        suppressed=int(props.get("suppressed") or 0),
+    )
+
+
+def token_from(bookmarks: Bookmarks) -> str:
+    """A consistency token: the transaction's bookmarks, opaque to clients."""
+    raw = json.dumps(sorted(bookmarks.raw_values)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def bookmarks_from(token: str | None) -> Bookmarks | None:
+    """Bookmarks of a consistency token; None for no token. Raises ValueError for a token we did not issue."""
+    if not token:
+        return None
+    padded = token + "=" * (-len(token) % 4)
+    values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError("not a consistency token")
+    return Bookmarks.from_raw_values(values)

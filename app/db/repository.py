@@ -1,0 +1,389 @@
+"""Neo4jRepository: the Repository port on Neo4j. Runs the cypher/ files; the only place that executes queries."""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from neo4j import AsyncDriver, AsyncManagedTransaction, Bookmarks
+
+from app.db import records
+from app.db.driver import translated_errors
+from app.db.queries import query
+from app.domain.model import (
+    Component,
+    ErasurePlan,
+    ErasureReceipt,
+    Explanation,
+    ExplanationStep,
+    ExportRow,
+    IdentityKey,
+    IdentityLink,
+    MergeEdge,
+    Profile,
+    StoredIdentity,
+)
+from app.errors import InvalidInput
+from app.ports import ProfileComponent, ProfileWrite, WriteOutcome
+
+T = TypeVar("T")
+Rows = list[dict[str, Any]]
+
+
+async def _rows(tx: AsyncManagedTransaction, name: str, **params: Any) -> Rows:
+    result = await tx.run(query(name), params)
+    return [record.data() async for record in result]
+
+
+def _key_params(keys: Sequence[IdentityKey]) -> list[dict[str, str]]:
+    return [{"key": k.key, "value": k.value} for k in keys]
+
+
+class Neo4jRepository:
+    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 5.0) -> None:
+        self._driver = driver
+        self._database = database
+        self._timeout_s = timeout_s
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]], consistency: str | None = None) -> T:
+        try:
+            bookmarks = records.bookmarks_from(consistency)
+        except (ValueError, binascii.Error, json.JSONDecodeError):
+            raise InvalidInput("consistencyToken is not a token this service issued") from None
+        async with (
+            translated_errors(self._timeout_s),
+            self._driver.session(database=self._database, bookmarks=bookmarks, default_access_mode="READ") as session,
+        ):
+            return await session.execute_read(work)
+
+    async def _write(
+        self, work: Callable[[AsyncManagedTransaction], Awaitable[T]], timeout_s: float | None = None
+    ) -> tuple[T, str]:
+        async with (
+            translated_errors(timeout_s or self._timeout_s),
+            self._driver.session(database=self._database) as session,
+        ):
+            value = await session.execute_write(work)
+            bookmarks: Bookmarks = await session.last_bookmarks()
+        return value, records.token_from(bookmarks)
+
+    async def _query(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
+        async def work(tx: AsyncManagedTransaction) -> Rows:
+            return await _rows(tx, name, **params)
+
+        return await self._read(work, consistency)
+
+    # -- writes -----------------------------------------------------------------------------------------------
+
+    async def upsert_profiles(
+        self, rows: Sequence[ProfileWrite], *, now: datetime, max_profiles_per_identity: int
+    ) -> tuple[list[WriteOutcome | None], str]:
+        # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare
+        # (the managed transaction retries the ones that still happen).
+        order = sorted(
+            range(len(rows)),
+            key=lambda n: (
+                rows[n].mode,
+                rows[n].source,
+                rows[n].source_id or "",
+                rows[n].profile_id or "",
+                rows[n].new_id,
+            ),
+        )
+        profile_rows = [
+            {
+                "mode": rows[n].mode,
+                "new_id": rows[n].new_id,
+                "profile_id": rows[n].profile_id,
+                "source": rows[n].source,
+                "source_id": rows[n].source_id,
+                "attributes": records.attribute_properties(rows[n].attributes, now),
+                "nonce": rows[n].nonce,
+                "index": n,
+            }
+            for n in order
+        ]
+
+        async def work(tx: AsyncManagedTransaction) -> list[WriteOutcome | None]:
+            outcomes: list[WriteOutcome | None] = [None] * len(rows)
+            for record in await _rows(tx, "upsert_profiles", rows=profile_rows, now=now):
+                outcomes[record["index"]] = WriteOutcome(record["profile_id"], bool(record["created"]))
+            await self._link(tx, rows, outcomes, now, max_profiles_per_identity)
+            return outcomes
+
+        return await self._write(work, timeout_s=max(self._timeout_s, 60.0))
+
+    async def _link(
+        self,
+        tx: AsyncManagedTransaction,
+        rows: Sequence[ProfileWrite],
+        outcomes: Sequence[WriteOutcome | None],
+        now: datetime,
+        limit: int,
+    ) -> None:
+        wanted: dict[IdentityKey, dict[str, Any]] = {}
+        pairs: list[tuple[str, Any]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome is None:
+                continue
+            for ident in row.identities:
+                key = ident.identity
+                blocked = key in row.blocked
+                entry = wanted.setdefault(
+                    key,
+                    {
+                        "key": key.key,
+                        "value": key.value,
+                        "rule": str(ident.rule),
+                        "rule_version": ident.rule_version,
+                        "blocked": False,
+                    },
+                )
+                entry["blocked"] = entry["blocked"] or blocked
+                pairs.append((outcome.profile_id, (ident, row.source)))
+        if not wanted:
+            return
+        locked = await _rows(tx, "lock_identities", identities=[wanted[k] for k in sorted(wanted)], now=now)
+        state = {IdentityKey(r["key"], r["value"]): r for r in locked}
+        pair_params = [{"profile_id": pid, "key": i.key, "value": i.value} for pid, (i, _) in pairs]
+        existing = {
+            (r["profile_id"], IdentityKey(r["key"], r["value"]))
+            for r in await _rows(tx, "existing_links", pairs=pair_params)
+        }
+        new_holders: dict[IdentityKey, set[str]] = defaultdict(set)
+        for pid, (ident, _) in pairs:
+            if (pid, ident.identity) not in existing:
+                new_holders[ident.identity].add(pid)
+        saturate = [
+            key
+            for key, holders in new_holders.items()
+            if limit > 0
+            and not state[key]["saturated"]
+            and not state[key]["blocked"]
+            and state[key]["linking"] + len(holders) > limit
+        ]
+        if saturate:
+            await _rows(tx, "saturate_identities", identities=_key_params(sorted(saturate)), now=now)
+        nonlinking = set(saturate) | {k for k, s in state.items() if s["saturated"] or s["blocked"]}
+        links = []
+        seen: set[tuple[str, IdentityKey]] = set()
+        for pid, (ident, source) in pairs:
+            if (pid, ident.identity) in seen:
+                continue
+            seen.add((pid, ident.identity))
+            links.append(
+                {
+                    "profile_id": pid,
+                    "key": ident.key,
+                    "value": ident.value,
+                    "raw": ident.raw,
+                    "source": source,
+                    "rule_version": ident.rule_version,
+                    "linking": ident.identity not in nonlinking,
+                    "exists": (pid, ident.identity) in existing,
+                }
+            )
+        await _rows(tx, "write_links", links=links, now=now)
+
+    async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _rows(tx, "lock_profiles", profile_ids=sorted({source_id, target_id}))
+            await _rows(tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason)
+
+        _, token = await self._write(work)
+        return token
+
+    async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
+        async def work(tx: AsyncManagedTransaction) -> bool:
+            rows = await _rows(tx, "unmerge_profiles", source_id=source_id, target_id=target_id)
+            return bool(rows and rows[0]["removed"])
+
+        return await self._write(work)
+
+    async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]:
+        async def work(tx: AsyncManagedTransaction) -> bool:
+            rows = await _rows(tx, "unlink_identity", profile_id=profile_id, key=key.key, value=key.value)
+            return bool(rows and rows[0]["removed"])
+
+        return await self._write(work)
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    async def find_identities(
+        self, keys: Sequence[IdentityKey], *, consistency: str | None = None
+    ) -> list[StoredIdentity]:
+        rows = await self._query("find_identities", consistency, identities=_key_params(keys))
+        return [records.identity_from(r) for r in rows]
+
+    async def components_of_identities(
+        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
+    ) -> dict[IdentityKey, ProfileComponent]:
+        rows = await self._query(
+            "component_from_identities", consistency, identities=_key_params(keys), max_nodes=max_nodes
+        )
+        return {
+            IdentityKey(r["key"], r["value"]): ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes)
+            for r in rows
+        }
+
+    async def components_of_profiles(
+        self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
+    ) -> dict[str, ProfileComponent]:
+        rows = await self._query(
+            "component_from_profiles", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes
+        )
+        return {r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows}
+
+    async def load_component(
+        self, profile_ids: Sequence[str], *, truncated: bool, consistency: str | None = None
+    ) -> Component:
+        rows = await self._query("profile_details", consistency, profile_ids=list(profile_ids))
+        return component_from(rows, truncated)
+
+    async def identity_holders(self, key: IdentityKey, *, limit: int) -> list[str]:
+        rows = await self._query("identity_holders", key=key.key, value=key.value, limit=limit)
+        return [str(r["profile_id"]) for r in rows]
+
+    async def explain(self, profile_a: str, profile_b: str) -> Explanation | None:
+        rows = await self._query("explain_link", a=profile_a, b=profile_b)
+        if not rows:
+            return None
+        return explanation_from(profile_a, profile_b, rows[0])
+
+    # -- erasure ----------------------------------------------------------------------------------------------
+
+    async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan:
+        rows = await self._query("erasure_plan", profile_ids=list(profile_ids))
+        delete = sorted(IdentityKey(r["key"], r["value"]) for r in rows if not r["held_elsewhere"])
+        keep = sorted(IdentityKey(r["key"], r["value"]) for r in rows if r["held_elsewhere"])
+        return ErasurePlan(tuple(sorted(profile_ids)), tuple(delete), tuple(keep))
+
+    async def erase(
+        self,
+        plan: ErasurePlan,
+        *,
+        hashes: Sequence[str],
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt:
+        async def work(tx: AsyncManagedTransaction) -> ErasureReceipt:
+            found = await _rows(tx, "find_erasure_receipt", request_id=request_id)
+            if found:
+                return records.receipt_from(found[0]["receipt"])
+            await _rows(tx, "lock_profiles", profile_ids=list(plan.profile_ids))
+            counts = (
+                await _rows(
+                    tx, "erase_profiles", profile_ids=list(plan.profile_ids), identities=_key_params(plan.identities)
+                )
+            )[0]
+            await _rows(tx, "add_suppressions", hashes=list(hashes), now=now, request_id=request_id)
+            receipt = await _rows(
+                tx,
+                "record_erasure",
+                request_id=request_id,
+                requested_by=requested_by,
+                reason=reason,
+                now=now,
+                profiles_deleted=counts["profiles_deleted"],
+                identities_deleted=counts["identities_deleted"],
+                suppressed=len(hashes),
+            )
+            return records.receipt_from(receipt[0]["receipt"])
+
+        receipt, _ = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
+        return receipt
+
+    async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None:
+        rows = await self._query("find_erasure_receipt", request_id=request_id)
+        return records.receipt_from(rows[0]["receipt"]) if rows else None
+
+    async def suppressed(self, hashes: Sequence[str]) -> set[str]:
+        if not hashes:
+            return set()
+        rows = await self._query("find_suppressed", hashes=list(hashes))
+        return {str(r["hash"]) for r in rows}
+
+    # -- export -----------------------------------------------------------------------------------------------
+
+    async def export_rows(self, *, page_size: int = 1000, max_nodes: int = 2000) -> AsyncIterator[ExportRow]:
+        after = ""
+        while True:
+            rows = await self._query("export_page", after=after, limit=page_size, max_nodes=max_nodes)
+            for r in rows:
+                yield ExportRow(r["profile_id"], r["source"] or "", r["source_id"], r["customer_id"])
+            if len(rows) < page_size:
+                return
+            after = rows[-1]["profile_id"]
+
+
+def component_from(rows: Rows, truncated: bool) -> Component:
+    profiles: list[Profile] = []
+    identities: dict[IdentityKey, StoredIdentity] = {}
+    links: list[IdentityLink] = []
+    merges: list[MergeEdge] = []
+    for row in rows:
+        props = row["profile"]
+        pid = str(props["id"])
+        held = []
+        for link_row in row["links"]:
+            stored = records.identity_from(link_row)
+            identities[stored.identity] = stored
+            links.append(records.link_from(pid, link_row))
+            held.append(stored.identity)
+        profiles.append(records.profile_from(props, held))
+        merges.extend(records.merge_from(pid, m) for m in row["merges"])
+    return Component(tuple(profiles), tuple(identities.values()), tuple(links), tuple(merges), truncated)
+
+
+def explanation_from(profile_a: str, profile_b: str, row: Mapping[str, Any]) -> Explanation:
+    nodes: list[dict[str, Any]] = row["nodes"]
+    rels: list[dict[str, Any]] = row["rels"]
+    element_ids: list[str] = row["element_ids"]
+    if not rels:
+        return Explanation((profile_a, profile_b), profile_a == profile_b, ())
+    by_element = dict(zip(element_ids, nodes, strict=True))
+    steps: list[ExplanationStep] = []
+    # The path alternates profile -[HAS_IDENTITY]- identity -[HAS_IDENTITY]- profile,
+    # or profile -[MERGED_INTO]- profile.
+    n = 0
+    while n < len(rels):
+        here = nodes[n]
+        rel = rels[n]
+        if rel["type"] == "MERGED_INTO":
+            there = nodes[n + 1]
+            source_id = by_element[rel["from"]]["id"]
+            steps.append(
+                ExplanationStep(
+                    here["id"],
+                    there["id"],
+                    "MERGE",
+                    merge=records.merge_from(source_id, {**rel, "target": by_element[rel["to"]]["id"]}),
+                )
+            )
+            n += 1
+            continue
+        identity = nodes[n + 1]
+        there = nodes[n + 2]
+        key = IdentityKey(identity["key"], identity["value"])
+        steps.append(
+            ExplanationStep(
+                here["id"],
+                there["id"],
+                "IDENTITY",
+                identity=key,
+                from_link=records.link_from(here["id"], {**rel, "key": key.key, "value": key.value, "linking": True}),
+                to_link=records.link_from(
+                    there["id"], {**rels[n + 1], "key": key.key, "value": key.value, "linking": True}
+                ),
+            )
+        )
+        n += 2
+    return Explanation((profile_a, profile_b), True, tuple(steps))

@@ -1,0 +1,62 @@
+"""Limits and shapes of what clients send, checked before anything is normalized or written."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from app.domain.model import ProfileInput, Scalar
+from app.errors import InvalidInput
+
+MAX_IDENTITIES_PER_PROFILE = 50
+MAX_SEARCH_KEYS = 10
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_TEXT = 4096
+MAX_SOURCE_ID = 256
+
+_SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+
+
+def check_profile_input(item: ProfileInput) -> None:
+    if not _SOURCE.fullmatch(item.source):
+        raise InvalidInput("source must be 1-64 letters, digits or _.:- and start with a letter or digit")
+    if item.source_id is not None and not (0 < len(item.source_id.strip()) <= MAX_SOURCE_ID):
+        raise InvalidInput(f"sourceId must be 1-{MAX_SOURCE_ID} characters")
+    if item.source_id is not None and item.profile_id is not None:
+        raise InvalidInput("give sourceId or profileId, not both")
+    if item.profile_id is not None:
+        check_id(item.profile_id, "profileId")
+    if len(item.identities) > MAX_IDENTITIES_PER_PROFILE:
+        raise InvalidInput(f"at most {MAX_IDENTITIES_PER_PROFILE} identities per profile")
+    check_attributes(item.attributes)
+
+
+def check_attributes(attributes: Mapping[str, Scalar]) -> None:
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidInput(f"at most {MAX_ATTRIBUTES} attributes per profile")
+    for name, value in attributes.items():
+        if not _ATTRIBUTE_NAME.fullmatch(name):
+            raise InvalidInput("attribute names must be 1-64 letters, digits or _ and not start with a digit")
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_TEXT:
+            raise InvalidInput(f"attribute {name}: text longer than {MAX_ATTRIBUTE_TEXT} characters")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"attribute {name}: numbers must be finite")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            raise InvalidInput(f"attribute {name}: integer out of range")
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidInput(f"attribute {name}: values must be strings, numbers, booleans or null")
+
+
+def check_id(value: str, what: str) -> None:
+    if not _ID.fullmatch(value):
+        raise InvalidInput(f"{what} must be 1-128 letters, digits or _.:-")
+
+
+def check_search_keys(count: int) -> None:
+    if count == 0:
+        raise InvalidInput("give at least one identity to resolve")
+    if count > MAX_SEARCH_KEYS:
+        raise InvalidInput(f"at most {MAX_SEARCH_KEYS} identities per lookup")

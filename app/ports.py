@@ -1,0 +1,104 @@
+"""What the use cases need from storage. app/db implements it on Neo4j; nothing here knows Neo4j."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from app.domain.model import (
+    Component,
+    ErasurePlan,
+    ErasureReceipt,
+    Explanation,
+    ExportRow,
+    IdentityKey,
+    NormalizedIdentity,
+    Scalar,
+    StoredIdentity,
+)
+
+
+@dataclass(frozen=True)
+class ProfileWrite:
+    """One profile's share of an upsert batch, already normalized and checked by the services."""
+
+    mode: str  # "source": by (source, source_id); "id": into profile_id; "new": a new record with new_id
+    new_id: str
+    source: str
+    source_id: str | None
+    profile_id: str | None
+    attributes: Mapping[str, Scalar]
+    identities: tuple[NormalizedIdentity, ...]
+    blocked: frozenset[IdentityKey]
+    nonce: str  # unique per request: tells the creator of a profile apart from a concurrent writer of the same
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    profile_id: str
+    created: bool
+
+
+@dataclass(frozen=True)
+class ProfileComponent:
+    """The profile ids a seed's component holds (size-bounded)."""
+
+    profile_ids: tuple[str, ...]
+    truncated: bool
+
+
+class Repository(Protocol):
+    async def upsert_profiles(
+        self, rows: Sequence[ProfileWrite], *, now: datetime, max_profiles_per_identity: int
+    ) -> tuple[list[WriteOutcome | None], str]:
+        """Outcomes in row order (None: the row named a profile id that does not exist) and a consistency token."""
+        ...
+
+    async def find_identities(
+        self, keys: Sequence[IdentityKey], *, consistency: str | None = None
+    ) -> list[StoredIdentity]: ...
+
+    async def components_of_identities(
+        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
+    ) -> dict[IdentityKey, ProfileComponent]: ...
+
+    async def components_of_profiles(
+        self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
+    ) -> dict[str, ProfileComponent]: ...
+
+    async def load_component(
+        self, profile_ids: Sequence[str], *, truncated: bool, consistency: str | None = None
+    ) -> Component: ...
+
+    async def identity_holders(self, key: IdentityKey, *, limit: int) -> list[str]: ...
+
+    async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
+        """Returns a consistency token."""
+        ...
+
+    async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]: ...
+
+    async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]: ...
+
+    async def explain(self, profile_a: str, profile_b: str) -> Explanation | None: ...
+
+    async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan: ...
+
+    async def erase(
+        self,
+        plan: ErasurePlan,
+        *,
+        hashes: Sequence[str],
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt: ...
+
+    async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...
+
+    async def suppressed(self, hashes: Sequence[str]) -> set[str]: ...
+
+    def export_rows(self, *, page_size: int, max_nodes: int) -> AsyncIterator[ExportRow]: ...

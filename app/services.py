@@ -1,0 +1,415 @@
+"""Use cases of idgraph. They depend on the Repository port and the pure domain, never on Neo4j or HTTP."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.domain.assurance import assess
+from app.domain.conflicts import find_conflicts
+from app.domain.customer import build_customer
+from app.domain.model import (
+    Assurance,
+    Customer,
+    ErasurePlan,
+    ErasureReceipt,
+    Explanation,
+    ExportRow,
+    IdentityKey,
+    IgnoredKey,
+    IgnoredReason,
+    NormalizedIdentity,
+    Profile,
+    ProfileInput,
+    Rejection,
+    RejectionReason,
+    Resolution,
+    ResolutionStatus,
+    UpsertResult,
+)
+from app.domain.normalize import normalize, normalize_many
+from app.domain.strategy import Strategy
+from app.domain.suppression import suppression_hash
+from app.domain.validation import check_id, check_profile_input, check_search_keys
+from app.errors import AppError, Conflict, InvalidInput, NotFound, Suppressed
+from app.ports import ProfileComponent, ProfileWrite, Repository
+
+logger = logging.getLogger(__name__)
+
+MAX_ERASURE_NODES = 100_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An upsert input after validation, normalization and the suppression check."""
+
+    write: ProfileWrite
+    rejected: tuple[Rejection, ...]
+
+
+class IdentityService:
+    def __init__(
+        self,
+        repo: Repository,
+        strategy: Strategy,
+        erasure_key: bytes,
+        *,
+        max_component_nodes: int = 2000,
+        max_candidates: int = 5,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.repo = repo
+        self.strategy = strategy
+        self._erasure_key = erasure_key
+        self._max_nodes = max_component_nodes
+        self._max_candidates = max_candidates
+        self._clock = clock
+
+    # -- reads ------------------------------------------------------------------------------------------------
+
+    def normalize(self, key: str, raw: str) -> NormalizedIdentity | Rejection:
+        return normalize(self.strategy, key, raw)
+
+    async def resolve(self, identities: Sequence[tuple[str, str]], *, consistency: str | None = None) -> Resolution:
+        """Who is this? Never writes: an unknown caller leaves no trace."""
+        check_search_keys(len(identities))
+        accepted, rejected = normalize_many(self.strategy, identities)
+        if not accepted:
+            raise InvalidInput("no usable identity to resolve: " + _reasons(rejected))
+        keys = [n.identity for n in accepted]
+        stored = await self.repo.find_identities(keys, consistency=consistency)
+        ignored: list[IgnoredKey] = []
+        seeds: list[IdentityKey] = []
+        for s in stored:
+            if s.blocked or self.strategy.is_blocked(s.identity):
+                ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.BLOCKED))
+            elif s.saturated:
+                ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.SATURATED))
+            else:
+                seeds.append(s.identity)
+        components = await self.repo.components_of_identities(seeds, max_nodes=self._max_nodes, consistency=consistency)
+        groups = _group(list(components.items()))
+        now = self._clock()
+        if len(groups) == 1:
+            matched, component = groups[0]
+            customer = await self._customer_of(component, now, consistency)
+            return Resolution(
+                ResolutionStatus.FOUND,
+                customer,
+                (),
+                tuple(sorted(matched)),
+                assess(self.strategy, matched),
+                tuple(rejected),
+                tuple(ignored),
+            )
+        if len(groups) > 1:
+            candidates = tuple([await self._customer_of(c, now, consistency) for _, c in groups])
+            return Resolution(
+                ResolutionStatus.AMBIGUOUS,
+                None,
+                candidates,
+                tuple(sorted(seeds)),
+                Assurance.NONE,
+                tuple(rejected),
+                tuple(ignored),
+            )
+        saturated = [IdentityKey(i.key, i.value) for i in ignored if i.reason is IgnoredReason.SATURATED]
+        if saturated:
+            # Shared by too many profiles to mean one person: say so, with a few candidates, never a guess.
+            holders = await self.repo.identity_holders(saturated[0], limit=self._max_candidates)
+            by_profile = await self.repo.components_of_profiles(holders, max_nodes=self._max_nodes)
+            candidates = tuple([await self._customer_of(c, now, None) for _, c in _group(list(by_profile.items()))])
+            return Resolution(
+                ResolutionStatus.AMBIGUOUS,
+                None,
+                candidates,
+                tuple(saturated),
+                Assurance.NONE,
+                tuple(rejected),
+                tuple(ignored),
+            )
+        return Resolution(ResolutionStatus.NOT_FOUND, None, (), (), Assurance.NONE, tuple(rejected), tuple(ignored))
+
+    async def customer(self, profile_id: str, *, consistency: str | None = None) -> Customer | None:
+        check_id(profile_id, "profileId")
+        found = await self.repo.components_of_profiles([profile_id], max_nodes=self._max_nodes, consistency=consistency)
+        if profile_id not in found:
+            return None
+        return await self._customer_of(found[profile_id], self._clock(), consistency)
+
+    async def customers(self, profile_ids: Sequence[str], *, consistency: str | None = None) -> list[Customer | None]:
+        """Customers of several profiles, in order; profiles of one customer share one read."""
+        found = await self.repo.components_of_profiles(
+            sorted(set(profile_ids)), max_nodes=self._max_nodes, consistency=consistency
+        )
+        now = self._clock()
+        built: dict[str, Customer] = {}
+        for _, component in _group(list(found.items())):
+            customer = await self._customer_of(component, now, consistency)
+            for profile in customer.profiles:
+                built[profile.id] = customer
+        return [built.get(pid) for pid in profile_ids]
+
+    async def profile(self, profile_id: str) -> Profile | None:
+        check_id(profile_id, "profileId")
+        component = await self.repo.load_component([profile_id], truncated=False)
+        return component.profiles[0] if component.profiles else None
+
+    async def explain(self, profile_a: str, profile_b: str) -> Explanation:
+        check_id(profile_a, "profileId")
+        check_id(profile_b, "profileId")
+        explanation = await self.repo.explain(profile_a, profile_b)
+        if explanation is None:
+            raise NotFound("no such profile")
+        return explanation
+
+    def export_rows(self, page_size: int = 1000) -> AsyncIterator[ExportRow]:
+        return self.repo.export_rows(page_size=page_size, max_nodes=self._max_nodes)
+
+    # -- writes -----------------------------------------------------------------------------------------------
+
+    async def upsert_profile(self, item: ProfileInput) -> UpsertResult:
+        return (await self.upsert_profiles([item]))[0]
+
+    async def upsert_profiles(self, items: Sequence[ProfileInput]) -> list[UpsertResult]:
+        """Store profiles with their identities and attributes; bad single values are listed, the rest stored."""
+        prepared = await self.prepare(items)
+        failed = [(n, p) for n, p in enumerate(prepared) if isinstance(p, AppError)]
+        if failed:
+            n, error = failed[0]
+            assert isinstance(error, AppError)
+            if len(items) > 1:
+                raise type(error)(f"inputs[{n}]: {error.message}")
+            raise error
+        ready = [p for p in prepared if isinstance(p, Prepared)]
+        outcomes, token = await self.repo.upsert_profiles(
+            [p.write for p in ready],
+            now=self._clock(),
+            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+        )
+        for outcome, p in zip(outcomes, ready, strict=True):
+            if outcome is None:
+                raise NotFound(f"no profile with id {p.write.profile_id}")
+        profile_ids = [o.profile_id for o in outcomes if o is not None]
+        customers = await self.customers(profile_ids, consistency=token)
+        results: list[UpsertResult] = []
+        for outcome, p, customer in zip(outcomes, ready, customers, strict=True):
+            assert outcome is not None
+            if customer is None:  # erased or unlinked between the write and the read
+                raise NotFound(f"profile {outcome.profile_id} disappeared during the upsert")
+            profile = next(pr for pr in customer.profiles if pr.id == outcome.profile_id)
+            results.append(UpsertResult(profile, customer, outcome.created, p.rejected, token))
+        logger.info("upserted %d profiles (%d created)", len(results), sum(r.created for r in results))
+        return results
+
+    async def prepare(self, items: Sequence[ProfileInput]) -> list[Prepared | AppError]:
+        """Validate, normalize and check suppression for each input; an input that cannot be used gets its error."""
+        normalized: list[tuple[ProfileInput, list[NormalizedIdentity], list[Rejection]] | AppError] = []
+        hashes: dict[IdentityKey, str] = {}
+        for item in items:
+            try:
+                check_profile_input(item)
+            except AppError as error:
+                normalized.append(error)
+                continue
+            accepted, rejected = normalize_many(self.strategy, item.identities)
+            normalized.append((item, accepted, rejected))
+            for n in accepted:
+                hashes.setdefault(n.identity, suppression_hash(self._erasure_key, n.identity))
+        suppressed = await self.repo.suppressed(sorted(set(hashes.values())))
+        prepared: list[Prepared | AppError] = []
+        for entry in normalized:
+            if isinstance(entry, AppError):
+                prepared.append(entry)
+                continue
+            item, accepted, rejected = entry
+            kept = [n for n in accepted if hashes[n.identity] not in suppressed]
+            erased = [
+                Rejection(n.key, RejectionReason.SUPPRESSED, "belongs to an erased person")
+                for n in accepted
+                if hashes[n.identity] in suppressed
+            ]
+            rejected = rejected + erased
+            if not kept and erased:
+                prepared.append(Suppressed("the identities given belong to an erased person"))
+            elif not kept and not item.attributes and item.identities:
+                prepared.append(InvalidInput("no usable identity: " + _reasons(rejected)))
+            elif not kept and not item.attributes and item.profile_id is None:
+                prepared.append(InvalidInput("nothing to store: give identities or attributes"))
+            else:
+                prepared.append(Prepared(self._write_of(item, kept), tuple(rejected)))
+        return prepared
+
+    def _write_of(self, item: ProfileInput, identities: list[NormalizedIdentity]) -> ProfileWrite:
+        if item.profile_id is not None:
+            mode = "id"
+        elif item.source_id is not None:
+            mode = "source"
+        else:
+            mode = "new"
+        return ProfileWrite(
+            mode=mode,
+            new_id=str(uuid.uuid4()),
+            source=item.source,
+            source_id=item.source_id.strip() if item.source_id is not None else None,
+            profile_id=item.profile_id,
+            attributes=dict(item.attributes),
+            identities=tuple(identities),
+            blocked=frozenset(n.identity for n in identities if self.strategy.is_blocked(n.identity)),
+            nonce=uuid.uuid4().hex,
+        )
+
+    async def merge_profiles(
+        self, source_id: str, target_id: str, *, actor: str, reason: str = "", force: bool = False
+    ) -> Customer:
+        """Merge source into target with an explicit, reversible edge. Refuses to create a conflict unless forced."""
+        check_id(source_id, "sourceProfileId")
+        check_id(target_id, "targetProfileId")
+        if source_id == target_id:
+            raise InvalidInput("cannot merge a profile into itself")
+        found = await self.repo.components_of_profiles([source_id, target_id], max_nodes=self._max_nodes)
+        for pid in (source_id, target_id):
+            if pid not in found:
+                raise NotFound(f"no profile with id {pid}")
+        if not force:
+            await self._refuse_new_conflicts(found[source_id], found[target_id])
+        token = await self.repo.merge_profiles(source_id, target_id, now=self._clock(), by=actor, reason=reason)
+        logger.info("merged profile %s into %s", source_id, target_id)
+        customer = await self.customer(target_id, consistency=token)
+        if customer is None:
+            raise NotFound(f"no profile with id {target_id}")
+        return customer
+
+    async def _refuse_new_conflicts(self, a: ProfileComponent, b: ProfileComponent) -> None:
+        if set(a.profile_ids) & set(b.profile_ids):
+            return  # already one customer: the merge adds no identity to it
+        before_a = await self.repo.load_component(a.profile_ids, truncated=a.truncated)
+        before_b = await self.repo.load_component(b.profile_ids, truncated=b.truncated)
+
+        keys_a = [s.identity for s in before_a.identities if s.linking]
+        keys_b = [s.identity for s in before_b.identities if s.linking]
+        existing = {c.key for c in find_conflicts(self.strategy, keys_a)} | {
+            c.key for c in find_conflicts(self.strategy, keys_b)
+        }
+        new = [c for c in find_conflicts(self.strategy, keys_a + keys_b) if c.key not in existing]
+        if new:
+            c = new[0]
+            raise Conflict(
+                f"merging would give one customer {len(c.values)} values of {c.key} (at most {c.limit} allowed); "
+                "pass force to merge anyway"
+            )
+
+    async def unmerge_profiles(self, source_id: str, target_id: str, *, actor: str) -> list[Customer]:
+        """Remove a merge edge; returns the customers of both profiles afterwards (one if still linked)."""
+        check_id(source_id, "sourceProfileId")
+        check_id(target_id, "targetProfileId")
+        removed, token = await self.repo.unmerge_profiles(source_id, target_id)
+        if not removed:
+            raise NotFound("no merge of that source profile into that target profile")
+        logger.info("unmerged profile %s from %s by %s", source_id, target_id, actor)
+        return _distinct(await self.customers([source_id, target_id], consistency=token))
+
+    async def unlink_identity(self, profile_id: str, key: str, value: str, *, actor: str) -> Customer | None:
+        """Detach one identity from a profile; returns the profile's customer afterwards."""
+        check_id(profile_id, "profileId")
+        normalized = normalize(self.strategy, key, value)
+        if isinstance(normalized, Rejection):
+            raise InvalidInput(f"{key}: {normalized.reason.value}: {normalized.detail}")
+        removed, token = await self.repo.unlink_identity(profile_id, normalized.identity)
+        if not removed:
+            raise NotFound("that profile does not hold that identity")
+        logger.info("unlinked a %s identity from profile %s by %s", key, profile_id, actor)
+        return await self.customer(profile_id, consistency=token)
+
+    # -- erasure ----------------------------------------------------------------------------------------------
+
+    async def erasure_plan(self, profile_id: str, *, whole_customer: bool = True) -> ErasurePlan:
+        check_id(profile_id, "profileId")
+        if not whole_customer:
+            if await self.profile(profile_id) is None:
+                raise NotFound(f"no profile with id {profile_id}")
+            return await self.repo.erasure_plan([profile_id])
+        found = await self.repo.components_of_profiles([profile_id], max_nodes=MAX_ERASURE_NODES)
+        if profile_id not in found:
+            raise NotFound(f"no profile with id {profile_id}")
+        if found[profile_id].truncated:
+            raise Conflict(f"the customer has more than {MAX_ERASURE_NODES} nodes; erase its profiles one by one")
+        return await self.repo.erasure_plan(found[profile_id].profile_ids)
+
+    async def erase(
+        self, profile_id: str, *, request_id: str, reason: str, actor: str, whole_customer: bool = True
+    ) -> ErasureReceipt:
+        """Cascade-delete a customer (or one profile), suppress its values, keep a receipt without personal data.
+
+        Idempotent on request_id: a repeated request returns the first receipt.
+        """
+        check_id(request_id, "requestId")
+        if not reason.strip():
+            raise InvalidInput("an erasure needs a reason")
+        previous = await self.repo.erasure_receipt(request_id)
+        if previous is not None:
+            return previous
+        plan = await self.erasure_plan(profile_id, whole_customer=whole_customer)
+        hashes = sorted(
+            suppression_hash(self._erasure_key, key) for key in plan.identities if not self.strategy.is_blocked(key)
+        )
+        receipt = await self.repo.erase(
+            plan, hashes=hashes, request_id=request_id, requested_by=actor, reason=reason.strip(), now=self._clock()
+        )
+        logger.info(
+            "erasure %s: %d profiles, %d identities deleted, %d values suppressed",
+            request_id,
+            receipt.profiles_deleted,
+            receipt.identities_deleted,
+            receipt.suppressed,
+        )
+        return receipt
+
+    async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None:
+        check_id(request_id, "requestId")
+        return await self.repo.erasure_receipt(request_id)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    async def _customer_of(self, component: ProfileComponent, now: datetime, consistency: str | None) -> Customer:
+        loaded = await self.repo.load_component(
+            component.profile_ids, truncated=component.truncated, consistency=consistency
+        )
+        return build_customer(self.strategy, loaded, now)
+
+
+def _group(found: Sequence[tuple[object, ProfileComponent]]) -> list[tuple[list[IdentityKey], ProfileComponent]]:
+    """Seeds whose components share a profile are one customer; keeps first-seen order."""
+    groups: list[tuple[list[IdentityKey], set[str], ProfileComponent]] = []
+    for seed, component in found:
+        ids = set(component.profile_ids)
+        if not ids:
+            continue
+        for seeds, members, _ in groups:
+            if members & ids:
+                if isinstance(seed, IdentityKey):
+                    seeds.append(seed)
+                members |= ids
+                break
+        else:
+            groups.append(([seed] if isinstance(seed, IdentityKey) else [], ids, component))
+    return [(seeds, component) for seeds, _, component in groups]
+
+
+def _distinct(customers: Iterable[Customer | None]) -> list[Customer]:
+    seen: dict[str, Customer] = {}
+    for c in customers:
+        if c is not None:
+            seen.setdefault(c.id, c)
+    return list(seen.values())
+
+
+def _reasons(rejected: Sequence[Rejection]) -> str:
+    return ", ".join(f"{r.key}: {r.reason.value}" for r in rejected) or "none given"

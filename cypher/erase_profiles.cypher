@@ -1,0 +1,16 @@
+// Deletes profiles (with all their edges) and the given identities once no profile holds them.
+// Params: $profile_ids, $identities [{key, value}]. Returns: profiles_deleted, identities_deleted
+CALL () {
+  UNWIND $profile_ids AS pid
+  MATCH (p:Profile {id: pid})
+  DETACH DELETE p
+  RETURN count(*) AS profiles_deleted
+}
+CALL () {
+  UNWIND $identities AS ident
+  MATCH (i:Identity {key: ident.key, value: ident.value})
+  WHERE NOT EXISTS { (i)<-[:HAS_IDENTITY|OBSERVED]-() }
+  DELETE i
+  RETURN count(*) AS identities_deleted
+}
+RETURN profiles_deleted, identities_deleted
