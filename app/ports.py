@@ -49,20 +49,45 @@ class ProfileComponent:
     truncated: bool
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What one read transaction saw: the seed identities, each seed's component, and every profile of them."""
+
+    identities: tuple[StoredIdentity, ...]
+    components: Mapping[str | IdentityKey, ProfileComponent]
+    details: Component
+
+    def component(self, part: ProfileComponent) -> Component:
+        members = set(part.profile_ids)
+        links = tuple(link for link in self.details.links if link.profile_id in members)
+        held = {IdentityKey(link.key, link.value) for link in links}
+        return Component(
+            profiles=tuple(p for p in self.details.profiles if p.id in members),
+            identities=tuple(i for i in self.details.identities if i.identity in held),
+            links=links,
+            merges=tuple(m for m in self.details.merges if m.source_profile_id in members),
+            truncated=part.truncated,
+        )
+
+
 class Repository(Protocol):
+    async def read_identities(
+        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
+    ) -> Snapshot:
+        """In one read transaction: the identities found, the components of the linking ones, their profiles."""
+        ...
+
+    async def read_profiles(
+        self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
+    ) -> Snapshot:
+        """In one read transaction: the components of these profiles and every profile of them."""
+        ...
+
     async def upsert_profiles(
         self, rows: Sequence[ProfileWrite], *, now: datetime, max_profiles_per_identity: int
     ) -> tuple[list[WriteOutcome | None], str]:
         """Outcomes in row order (None: the row named a profile id that does not exist) and a consistency token."""
         ...
-
-    async def find_identities(
-        self, keys: Sequence[IdentityKey], *, consistency: str | None = None
-    ) -> list[StoredIdentity]: ...
-
-    async def components_of_identities(
-        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
-    ) -> dict[IdentityKey, ProfileComponent]: ...
 
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None

@@ -35,7 +35,7 @@ from app.domain.strategy import Strategy
 from app.domain.suppression import suppression_hash
 from app.domain.validation import check_id, check_profile_input, check_search_keys
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Suppressed
-from app.ports import ProfileComponent, ProfileWrite, Repository
+from app.ports import ProfileComponent, ProfileWrite, Repository, Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -84,22 +84,23 @@ class IdentityService:
         if not accepted:
             raise InvalidInput("no usable identity to resolve: " + _reasons(rejected))
         keys = [n.identity for n in accepted]
-        stored = await self.repo.find_identities(keys, consistency=consistency)
+        snapshot = await self.repo.read_identities(keys, max_nodes=self._max_nodes, consistency=consistency)
         ignored: list[IgnoredKey] = []
-        seeds: list[IdentityKey] = []
-        for s in stored:
+        for s in snapshot.identities:
             if s.blocked or self.strategy.is_blocked(s.identity):
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.BLOCKED))
             elif s.saturated:
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.SATURATED))
-            else:
-                seeds.append(s.identity)
-        components = await self.repo.components_of_identities(seeds, max_nodes=self._max_nodes, consistency=consistency)
-        groups = _group(list(components.items()))
+        usable = [
+            (k, c)
+            for k, c in snapshot.components.items()
+            if not (isinstance(k, IdentityKey) and self.strategy.is_blocked(k))
+        ]
+        groups = _group(usable)
         now = self._clock()
         if len(groups) == 1:
-            matched, component = groups[0]
-            customer = await self._customer_of(component, now, consistency)
+            matched, part = groups[0]
+            customer = build_customer(self.strategy, snapshot.component(part), now)
             return Resolution(
                 ResolutionStatus.FOUND,
                 customer,
@@ -110,12 +111,13 @@ class IdentityService:
                 tuple(ignored),
             )
         if len(groups) > 1:
-            candidates = tuple([await self._customer_of(c, now, consistency) for _, c in groups])
+            candidates = tuple(build_customer(self.strategy, snapshot.component(p), now) for _, p in groups)
+            seeds = sorted(k for seeds, _ in groups for k in seeds)
             return Resolution(
                 ResolutionStatus.AMBIGUOUS,
                 None,
                 candidates,
-                tuple(sorted(seeds)),
+                tuple(seeds),
                 Assurance.NONE,
                 tuple(rejected),
                 tuple(ignored),
@@ -124,8 +126,10 @@ class IdentityService:
         if saturated:
             # Shared by too many profiles to mean one person: say so, with a few candidates, never a guess.
             holders = await self.repo.identity_holders(saturated[0], limit=self._max_candidates)
-            by_profile = await self.repo.components_of_profiles(holders, max_nodes=self._max_nodes)
-            candidates = tuple([await self._customer_of(c, now, None) for _, c in _group(list(by_profile.items()))])
+            held = await self.repo.read_profiles(holders, max_nodes=self._max_nodes, consistency=consistency)
+            candidates = tuple(
+                build_customer(self.strategy, held.component(p), now) for _, p in _group(list(held.components.items()))
+            )
             return Resolution(
                 ResolutionStatus.AMBIGUOUS,
                 None,
@@ -139,20 +143,17 @@ class IdentityService:
 
     async def customer(self, profile_id: str, *, consistency: str | None = None) -> Customer | None:
         check_id(profile_id, "profileId")
-        found = await self.repo.components_of_profiles([profile_id], max_nodes=self._max_nodes, consistency=consistency)
-        if profile_id not in found:
-            return None
-        return await self._customer_of(found[profile_id], self._clock(), consistency)
+        return (await self.customers([profile_id], consistency=consistency))[0]
 
     async def customers(self, profile_ids: Sequence[str], *, consistency: str | None = None) -> list[Customer | None]:
-        """Customers of several profiles, in order; profiles of one customer share one read."""
-        found = await self.repo.components_of_profiles(
+        """Customers of several profiles, in order, from one read; profiles of one customer share one Customer."""
+        snapshot = await self.repo.read_profiles(
             sorted(set(profile_ids)), max_nodes=self._max_nodes, consistency=consistency
         )
         now = self._clock()
         built: dict[str, Customer] = {}
-        for _, component in _group(list(found.items())):
-            customer = await self._customer_of(component, now, consistency)
+        for _, part in _group(list(snapshot.components.items())):
+            customer = build_customer(self.strategy, snapshot.component(part), now)
             for profile in customer.profiles:
                 built[profile.id] = customer
         return [built.get(pid) for pid in profile_ids]
@@ -274,12 +275,12 @@ class IdentityService:
         check_id(target_id, "targetProfileId")
         if source_id == target_id:
             raise InvalidInput("cannot merge a profile into itself")
-        found = await self.repo.components_of_profiles([source_id, target_id], max_nodes=self._max_nodes)
+        snapshot = await self.repo.read_profiles([source_id, target_id], max_nodes=self._max_nodes)
         for pid in (source_id, target_id):
-            if pid not in found:
+            if pid not in snapshot.components:
                 raise NotFound(f"no profile with id {pid}")
         if not force:
-            await self._refuse_new_conflicts(found[source_id], found[target_id])
+            self._refuse_new_conflicts(snapshot, snapshot.components[source_id], snapshot.components[target_id])
         token = await self.repo.merge_profiles(source_id, target_id, now=self._clock(), by=actor, reason=reason)
         logger.info("merged profile %s into %s", source_id, target_id)
         customer = await self.customer(target_id, consistency=token)
@@ -287,14 +288,11 @@ class IdentityService:
             raise NotFound(f"no profile with id {target_id}")
         return customer
 
-    async def _refuse_new_conflicts(self, a: ProfileComponent, b: ProfileComponent) -> None:
+    def _refuse_new_conflicts(self, snapshot: Snapshot, a: ProfileComponent, b: ProfileComponent) -> None:
         if set(a.profile_ids) & set(b.profile_ids):
             return  # already one customer: the merge adds no identity to it
-        before_a = await self.repo.load_component(a.profile_ids, truncated=a.truncated)
-        before_b = await self.repo.load_component(b.profile_ids, truncated=b.truncated)
-
-        keys_a = [s.identity for s in before_a.identities if s.linking]
-        keys_b = [s.identity for s in before_b.identities if s.linking]
+        keys_a = [s.identity for s in snapshot.component(a).identities if s.linking]
+        keys_b = [s.identity for s in snapshot.component(b).identities if s.linking]
         existing = {c.key for c in find_conflicts(self.strategy, keys_a)} | {
             c.key for c in find_conflicts(self.strategy, keys_b)
         }
@@ -376,16 +374,10 @@ class IdentityService:
         check_id(request_id, "requestId")
         return await self.repo.erasure_receipt(request_id)
 
-    # -- helpers ----------------------------------------------------------------------------------------------
 
-    async def _customer_of(self, component: ProfileComponent, now: datetime, consistency: str | None) -> Customer:
-        loaded = await self.repo.load_component(
-            component.profile_ids, truncated=component.truncated, consistency=consistency
-        )
-        return build_customer(self.strategy, loaded, now)
-
-
-def _group(found: Sequence[tuple[object, ProfileComponent]]) -> list[tuple[list[IdentityKey], ProfileComponent]]:
+def _group(
+    found: Sequence[tuple[str | IdentityKey, ProfileComponent]],
+) -> list[tuple[list[IdentityKey], ProfileComponent]]:
     """Seeds whose components share a profile are one customer; keeps first-seen order."""
     groups: list[tuple[list[IdentityKey], set[str], ProfileComponent]] = []
     for seed, component in found:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import binascii
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -28,7 +28,7 @@ from app.domain.model import (
     StoredIdentity,
 )
 from app.errors import InvalidInput
-from app.ports import ProfileComponent, ProfileWrite, WriteOutcome
+from app.ports import ProfileComponent, ProfileWrite, Snapshot, WriteOutcome
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -215,22 +215,36 @@ class Neo4jRepository:
 
     # -- reads ------------------------------------------------------------------------------------------------
 
-    async def find_identities(
-        self, keys: Sequence[IdentityKey], *, consistency: str | None = None
-    ) -> list[StoredIdentity]:
-        rows = await self._query("find_identities", consistency, identities=_key_params(keys))
-        return [records.identity_from(r) for r in rows]
-
-    async def components_of_identities(
+    async def read_identities(
         self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
-    ) -> dict[IdentityKey, ProfileComponent]:
-        rows = await self._query(
-            "component_from_identities", consistency, identities=_key_params(keys), max_nodes=max_nodes
-        )
-        return {
-            IdentityKey(r["key"], r["value"]): ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes)
-            for r in rows
-        }
+    ) -> Snapshot:
+        async def work(tx: AsyncManagedTransaction) -> Snapshot:
+            stored = [
+                records.identity_from(r) for r in await _rows(tx, "find_identities", identities=_key_params(keys))
+            ]
+            seeds = [s.identity for s in stored if s.linking]
+            rows = await _rows(tx, "component_from_identities", identities=_key_params(seeds), max_nodes=max_nodes)
+            components: dict[str | IdentityKey, ProfileComponent] = {
+                IdentityKey(r["key"], r["value"]): ProfileComponent(
+                    tuple(r["profile_ids"]), r["node_count"] > max_nodes
+                )
+                for r in rows
+            }
+            return Snapshot(tuple(stored), components, await _details(tx, components.values()))
+
+        return await self._read(work, consistency)
+
+    async def read_profiles(
+        self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
+    ) -> Snapshot:
+        async def work(tx: AsyncManagedTransaction) -> Snapshot:
+            rows = await _rows(tx, "component_from_profiles", profile_ids=list(profile_ids), max_nodes=max_nodes)
+            components: dict[str | IdentityKey, ProfileComponent] = {
+                r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows
+            }
+            return Snapshot((), components, await _details(tx, components.values()))
+
+        return await self._read(work, consistency)
 
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
@@ -322,6 +336,12 @@ class Neo4jRepository:
             if len(rows) < page_size:
                 return
             after = rows[-1]["profile_id"]
+
+
+async def _details(tx: AsyncManagedTransaction, components: Iterable[ProfileComponent]) -> Component:
+    profile_ids = sorted({pid for c in components for pid in c.profile_ids})
+    rows = await _rows(tx, "profile_details", profile_ids=profile_ids) if profile_ids else []
+    return component_from(rows, truncated=False)
 
 
 def component_from(rows: Rows, truncated: bool) -> Component:
