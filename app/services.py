@@ -54,6 +54,16 @@ class Prepared:
     rejected: tuple[Rejection, ...]
 
 
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What became of one input of a bulk load: stored (with the values it rejected), or refused with an error."""
+
+    profile_id: str | None
+    created: bool
+    rejected: tuple[Rejection, ...]
+    error: AppError | None
+
+
 class IdentityService:
     def __init__(
         self,
@@ -209,6 +219,30 @@ class IdentityService:
             results.append(UpsertResult(profile, customer, outcome.created, p.rejected, token))
         logger.info("upserted %d profiles (%d created)", len(results), sum(r.created for r in results))
         return results
+
+    async def ingest_batch(self, items: Sequence[ProfileInput]) -> list[IngestOutcome]:
+        """Bulk path: store what is usable in one write transaction, report per input, build no customers."""
+        prepared = await self.prepare(items)
+        ready = [p for p in prepared if isinstance(p, Prepared)]
+        outcomes, _ = await self.repo.upsert_profiles(
+            [p.write for p in ready],
+            now=self._clock(),
+            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+        )
+        stored = iter(zip(ready, outcomes, strict=True))
+        report: list[IngestOutcome] = []
+        for p in prepared:
+            if isinstance(p, AppError):
+                report.append(IngestOutcome(None, False, (), p))
+                continue
+            _, outcome = next(stored)
+            if outcome is None:
+                report.append(
+                    IngestOutcome(None, False, p.rejected, NotFound(f"no profile with id {p.write.profile_id}"))
+                )
+            else:
+                report.append(IngestOutcome(outcome.profile_id, outcome.created, p.rejected, None))
+        return report
 
     async def prepare(self, items: Sequence[ProfileInput]) -> list[Prepared | AppError]:
         """Validate, normalize and check suppression for each input; an input that cannot be used gets its error."""

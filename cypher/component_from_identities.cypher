@@ -4,7 +4,7 @@
 // Params: $identities [{key, value}], $max_nodes
 // Returns: key, value, profile_ids, node_count
 UNWIND $identities AS ident
-MATCH (s:Identity {key: ident.key, value: ident.value})
+MATCH (s:Identity {key: ident.key, value: ident.value}) USING INDEX s:Identity(key, value)
 CALL (s) {
   MATCH (s)-[:HAS_IDENTITY|MERGED_INTO*0..]-(n)
   WITH DISTINCT n

@@ -3,7 +3,7 @@
 // Params: $profile_ids [str], $max_nodes
 // Returns: seed_id, profile_ids, node_count
 UNWIND $profile_ids AS seed_id
-MATCH (s:Profile {id: seed_id})
+MATCH (s:Profile {id: seed_id}) USING INDEX s:Profile(id)
 CALL (s) {
   MATCH (s)-[:HAS_IDENTITY|MERGED_INTO*0..]-(n)
   WITH DISTINCT n

@@ -2,6 +2,6 @@
 // Params: $profile_ids [str] (sorted, to keep lock order consistent)
 // Returns: profile_id
 UNWIND $profile_ids AS pid
-MATCH (p:Profile {id: pid})
+MATCH (p:Profile {id: pid}) USING INDEX p:Profile(id)
 SET p.version = coalesce(p.version, 0) + 1
 RETURN p.id AS profile_id

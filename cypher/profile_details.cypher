@@ -2,7 +2,7 @@
 // Params: $profile_ids [str]
 // Returns: profile (all properties), links [...], merges [...]
 UNWIND $profile_ids AS pid
-MATCH (p:Profile {id: pid})
+MATCH (p:Profile {id: pid}) USING INDEX p:Profile(id)
 RETURN p {.*} AS profile,
        [(p)-[e:HAS_IDENTITY|OBSERVED]->(i:Identity) | {
           key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,

@@ -60,3 +60,39 @@ def check_search_keys(count: int) -> None:
         raise InvalidInput("give at least one identity to resolve")
     if count > MAX_SEARCH_KEYS:
         raise InvalidInput(f"at most {MAX_SEARCH_KEYS} identities per lookup")
+
+
+def profile_input_from_record(record: object) -> ProfileInput:
+    """A bulk-file record ({"source", "source_id", "profile_id", "identities": [{"key", "value"}], "attributes"})
+    as a ProfileInput; InvalidInput names what is wrong."""
+    if not isinstance(record, dict):
+        raise InvalidInput("a record must be a JSON object")
+    unknown = set(record) - {"source", "source_id", "profile_id", "identities", "attributes"}
+    if unknown:
+        raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}")
+    source = record.get("source")
+    if not isinstance(source, str):
+        raise InvalidInput("source must be a string")
+    identities = record.get("identities", [])
+    if not isinstance(identities, list):
+        raise InvalidInput("identities must be a list")
+    pairs: list[tuple[str, str]] = []
+    for n, identity in enumerate(identities):
+        if not isinstance(identity, dict) or set(identity) - {"key", "value", "type"}:
+            raise InvalidInput(f"identities[{n}] must be an object with key and value")
+        key, value = identity.get("key"), identity.get("value")
+        if not isinstance(key, str) or not isinstance(value, str | int):
+            raise InvalidInput(f"identities[{n}]: key must be a string and value a string")
+        pairs.append((key, str(value)))
+    attributes = record.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise InvalidInput("attributes must be an object")
+    optional = {}
+    for name in ("source_id", "profile_id"):
+        value = record.get(name)
+        if value is not None and not isinstance(value, str | int):
+            raise InvalidInput(f"{name} must be a string")
+        optional[name] = None if value is None else str(value)
+    item = ProfileInput(source, tuple(pairs), optional["source_id"], optional["profile_id"], attributes)
+    check_profile_input(item)
+    return item
