@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from datetime import datetime
 from typing import Any, TypeVar
 
-from neo4j import AsyncDriver, AsyncManagedTransaction, Bookmarks
+from neo4j import AsyncDriver, AsyncTransaction
 
 from app.db import records
-from app.db.driver import translated_errors
 from app.db.queries import query
+from app.db.transactions import run_transaction
 from app.domain.model import (
     Component,
     ErasurePlan,
@@ -34,7 +34,7 @@ T = TypeVar("T")
 Rows = list[dict[str, Any]]
 
 
-async def _rows(tx: AsyncManagedTransaction, name: str, **params: Any) -> Rows:
+async def _rows(tx: AsyncTransaction, name: str, **params: Any) -> Rows:
     result = await tx.run(query(name), params)
     return [record.data() async for record in result]
 
@@ -51,30 +51,26 @@ class Neo4jRepository:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
-    async def _read(self, work: Callable[[AsyncManagedTransaction], Awaitable[T]], consistency: str | None = None) -> T:
+    async def _read(self, work: Callable[[AsyncTransaction], Awaitable[T]], consistency: str | None = None) -> T:
         try:
             bookmarks = records.bookmarks_from(consistency)
         except (ValueError, binascii.Error, json.JSONDecodeError):
             raise InvalidInput("consistencyToken is not a token this service issued") from None
-        async with (
-            translated_errors(self._timeout_s),
-            self._driver.session(database=self._database, bookmarks=bookmarks, default_access_mode="READ") as session,
-        ):
-            return await session.execute_read(work)
+        value, _ = await run_transaction(
+            self._driver, work, database=self._database, write=False, bookmarks=bookmarks, budget_s=self._timeout_s
+        )
+        return value
 
     async def _write(
-        self, work: Callable[[AsyncManagedTransaction], Awaitable[T]], timeout_s: float | None = None
+        self, work: Callable[[AsyncTransaction], Awaitable[T]], timeout_s: float | None = None
     ) -> tuple[T, str]:
-        async with (
-            translated_errors(timeout_s or self._timeout_s),
-            self._driver.session(database=self._database) as session,
-        ):
-            value = await session.execute_write(work)
-            bookmarks: Bookmarks = await session.last_bookmarks()
+        value, bookmarks = await run_transaction(
+            self._driver, work, database=self._database, write=True, budget_s=timeout_s or self._timeout_s
+        )
         return value, records.token_from(bookmarks)
 
     async def _query(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
-        async def work(tx: AsyncManagedTransaction) -> Rows:
+        async def work(tx: AsyncTransaction) -> Rows:
             return await _rows(tx, name, **params)
 
         return await self._read(work, consistency)
@@ -110,7 +106,7 @@ class Neo4jRepository:
             for n in order
         ]
 
-        async def work(tx: AsyncManagedTransaction) -> list[WriteOutcome | None]:
+        async def work(tx: AsyncTransaction) -> list[WriteOutcome | None]:
             outcomes: list[WriteOutcome | None] = [None] * len(rows)
             for record in await _rows(tx, "upsert_profiles", rows=profile_rows, now=now):
                 outcomes[record["index"]] = WriteOutcome(record["profile_id"], bool(record["created"]))
@@ -121,7 +117,7 @@ class Neo4jRepository:
 
     async def _link(
         self,
-        tx: AsyncManagedTransaction,
+        tx: AsyncTransaction,
         rows: Sequence[ProfileWrite],
         outcomes: Sequence[WriteOutcome | None],
         now: datetime,
@@ -192,7 +188,7 @@ class Neo4jRepository:
         await _rows(tx, "write_links", links=links, now=now)
 
     async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
-        async def work(tx: AsyncManagedTransaction) -> None:
+        async def work(tx: AsyncTransaction) -> None:
             await _rows(tx, "lock_profiles", profile_ids=sorted({source_id, target_id}))
             await _rows(tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason)
 
@@ -200,14 +196,14 @@ class Neo4jRepository:
         return token
 
     async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
-        async def work(tx: AsyncManagedTransaction) -> bool:
+        async def work(tx: AsyncTransaction) -> bool:
             rows = await _rows(tx, "unmerge_profiles", source_id=source_id, target_id=target_id)
             return bool(rows and rows[0]["removed"])
 
         return await self._write(work)
 
     async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]:
-        async def work(tx: AsyncManagedTransaction) -> bool:
+        async def work(tx: AsyncTransaction) -> bool:
             rows = await _rows(tx, "unlink_identity", profile_id=profile_id, key=key.key, value=key.value)
             return bool(rows and rows[0]["removed"])
 
@@ -218,7 +214,7 @@ class Neo4jRepository:
     async def read_identities(
         self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        async def work(tx: AsyncManagedTransaction) -> Snapshot:
+        async def work(tx: AsyncTransaction) -> Snapshot:
             stored = [
                 records.identity_from(r) for r in await _rows(tx, "find_identities", identities=_key_params(keys))
             ]
@@ -237,7 +233,7 @@ class Neo4jRepository:
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        async def work(tx: AsyncManagedTransaction) -> Snapshot:
+        async def work(tx: AsyncTransaction) -> Snapshot:
             rows = await _rows(tx, "component_from_profiles", profile_ids=list(profile_ids), max_nodes=max_nodes)
             components: dict[str | IdentityKey, ProfileComponent] = {
                 r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows
@@ -288,7 +284,7 @@ class Neo4jRepository:
         reason: str,
         now: datetime,
     ) -> ErasureReceipt:
-        async def work(tx: AsyncManagedTransaction) -> ErasureReceipt:
+        async def work(tx: AsyncTransaction) -> ErasureReceipt:
             found = await _rows(tx, "find_erasure_receipt", request_id=request_id)
             if found:
                 return records.receipt_from(found[0]["receipt"])
@@ -338,7 +334,7 @@ class Neo4jRepository:
             after = rows[-1]["profile_id"]
 
 
-async def _details(tx: AsyncManagedTransaction, components: Iterable[ProfileComponent]) -> Component:
+async def _details(tx: AsyncTransaction, components: Iterable[ProfileComponent]) -> Component:
     profile_ids = sorted({pid for c in components for pid in c.profile_ids})
     rows = await _rows(tx, "profile_details", profile_ids=profile_ids) if profile_ids else []
     return component_from(rows, truncated=False)

@@ -1,0 +1,89 @@
+"""Transactions with retries we control: deadlocks are retried quickly within a time budget, while an
+unreachable database fails fast (DATABASE_UNAVAILABLE within ~2 s) instead of being retried for the budget.
+
+The driver's managed transactions retry every retryable error, "service unavailable" included, for the whole
+max_transaction_retry_time, so a request to a stopped database would hang for that long. Work functions must be
+idempotent: they may run more than once (after a deadlock, or when a commit's outcome is unknown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
+from neo4j import exceptions as neo4j_errors
+
+from app.db.driver import translate
+from app.errors import DatabaseUnavailable, Timeout
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Work = Callable[[AsyncTransaction], Awaitable[T]]
+
+_UNAVAILABLE = (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError)
+
+
+async def run_transaction(
+    driver: AsyncDriver,
+    work: Work[T],
+    *,
+    database: str,
+    write: bool,
+    bookmarks: Bookmarks | None = None,
+    budget_s: float = 5.0,
+    unavailable_s: float = 1.5,
+) -> tuple[T, Bookmarks]:
+    """Run `work` in one transaction; returns its value and the bookmarks that name the transaction."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
+    unavailable_since: float | None = None
+    delay = 0.02
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await _attempt(driver, work, database, write, bookmarks)
+        except TimeoutError:
+            raise Timeout("the identity database did not answer in time") from None
+        except _UNAVAILABLE as exc:
+            now = loop.time()
+            unavailable_since = now if unavailable_since is None else unavailable_since
+            if now - unavailable_since >= unavailable_s or now >= deadline:
+                raise DatabaseUnavailable("the identity database is unavailable") from exc
+            # A stale pooled connection after a database restart fails once; a fresh one usually works.
+        except neo4j_errors.Neo4jError as exc:
+            if not exc.is_retryable() or loop.time() >= deadline:
+                app_error = translate(exc)
+                if app_error is None:
+                    raise
+                raise app_error from exc
+            unavailable_since = None
+            logger.debug("transient %s on attempt %d; retrying", exc.code, attempt)
+        except neo4j_errors.DriverError as exc:
+            app_error = translate(exc)
+            if app_error is None:
+                raise
+            raise app_error from exc
+        await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - loop.time())))
+        delay = min(delay * 2, 0.5)
+
+
+async def _attempt(
+    driver: AsyncDriver, work: Work[T], database: str, write: bool, bookmarks: Bookmarks | None
+) -> tuple[T, Bookmarks]:
+    mode = "WRITE" if write else "READ"
+    async with driver.session(database=database, bookmarks=bookmarks, default_access_mode=mode) as session:
+        tx = await session.begin_transaction()
+        try:
+            value = await work(tx)
+            await tx.commit()
+        finally:
+            if not tx.closed():
+                await tx.close()
+        return value, await session.last_bookmarks()

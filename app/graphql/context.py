@@ -1,0 +1,15 @@
+"""The per-request context resolvers read: the use cases, who is calling, and the request id for logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.auth import Principal
+from app.services import IdentityService
+
+
+@dataclass
+class Context:
+    service: IdentityService
+    principal: Principal | None
+    request_id: str

@@ -1,0 +1,233 @@
+"""Query and Mutation: each resolver is one use-case call; the schema carries the hardening extensions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
+
+from app.domain import model
+from app.errors import InvalidInput
+from app.graphql import types as t
+from app.graphql.context import Context
+from app.graphql.errors import ErrorCodes
+from app.graphql.permissions import CanErase, CanRead, CanWrite
+
+Info = strawberry.Info[Context, Any]
+
+MAX_DEPTH = 10
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
+MAX_BATCH = 500
+
+
+def _pairs(identities: list[t.IdentityInput]) -> tuple[tuple[str, str], ...]:
+    return tuple((i.key, i.value) for i in identities)
+
+
+def _attributes(value: JSON | None) -> dict[str, model.Scalar]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("attributes must be a flat JSON object of scalars")
+    return dict(value)
+
+
+def _profile_input(item: t.ProfileInput) -> model.ProfileInput:
+    return model.ProfileInput(
+        source=item.source,
+        identities=_pairs(item.identities),
+        source_id=item.source_id,
+        profile_id=str(item.profile_id) if item.profile_id is not None else None,
+        attributes=_attributes(item.attributes),
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(permission_classes=[CanRead], description="Who is this? Never writes.")
+    async def resolve(
+        self, info: Info, identities: list[t.IdentityInput], consistency_token: str | None = None
+    ) -> t.Resolution:
+        resolution = await info.context.service.resolve(_pairs(identities), consistency=consistency_token)
+        return t.Resolution.of(resolution)
+
+    @strawberry.field(permission_classes=[CanRead], description="The customer a profile belongs to.")
+    async def customer(
+        self, info: Info, profile_id: strawberry.ID, consistency_token: str | None = None
+    ) -> t.Customer | None:
+        customer = await info.context.service.customer(str(profile_id), consistency=consistency_token)
+        return t.Customer.of(customer) if customer else None
+
+    @strawberry.field(permission_classes=[CanRead])
+    async def profile(self, info: Info, id: strawberry.ID) -> t.Profile | None:
+        customer = await info.context.service.customer(str(id))
+        if customer is None:
+            return None
+        return next(t.Profile.of(p, customer) for p in customer.profiles if p.id == str(id))
+
+    @strawberry.field(permission_classes=[CanRead], description="Why two profiles are one customer.")
+    async def explain(self, info: Info, profile_a: strawberry.ID, profile_b: strawberry.ID) -> t.Explanation:
+        return t.Explanation.of(await info.context.service.explain(str(profile_a), str(profile_b)))
+
+    @strawberry.field(permission_classes=[CanErase], description="What eraseCustomer would delete; deletes nothing.")
+    async def erasure_preview(
+        self, info: Info, profile_id: strawberry.ID, whole_customer: bool = True
+    ) -> t.ErasurePreview:
+        plan = await info.context.service.erasure_plan(str(profile_id), whole_customer=whole_customer)
+        return t.ErasurePreview.of(plan)
+
+    @strawberry.field(permission_classes=[CanErase])
+    async def erasure_receipt(self, info: Info, request_id: strawberry.ID) -> t.ErasureReceipt | None:
+        receipt = await info.context.service.erasure_receipt(str(request_id))
+        return t.ErasureReceipt.of(receipt) if receipt else None
+
+    @strawberry.field(permission_classes=[CanRead], description="Run a value through the strategy; stores nothing.")
+    def normalize(self, info: Info, key: str, value: str) -> t.Normalized:
+        service = info.context.service
+        result = service.normalize(key, value)
+        if isinstance(result, model.Rejection):
+            return t.Normalized(
+                key=key,
+                raw=value,
+                value=None,
+                rule=None,
+                rule_version=None,
+                blocked=False,
+                rejection=t.Rejection.of(result),
+            )
+        return t.Normalized(
+            key=key,
+            raw=value,
+            value=result.value,
+            rule=result.rule.value,
+            rule_version=result.rule_version,
+            blocked=service.strategy.is_blocked(result.identity),
+            rejection=None,
+        )
+
+    @strawberry.field(permission_classes=[CanRead], description="The active resolution strategy.")
+    def strategy(self, info: Info) -> t.Strategy:
+        s = info.context.service.strategy
+        return t.Strategy(
+            name=s.name,
+            default_region=s.default_region,
+            attributes=[
+                t.StrategyAttribute(
+                    name=a.name,
+                    kind=a.kind.value,
+                    normalization=a.normalization.value,
+                    max_per_customer=a.max_per_customer,
+                )
+                for a in s.attributes
+            ],
+            max_profiles_per_identity=s.protections.max_profiles_per_identity,
+            blocked_value_count=len(s.protections.blocked_values),
+            fallback_skill=s.routing.fallback_skill,
+            routing_rules=[
+                t.RoutingRule(
+                    skill=r.skill, attribute=r.attribute, equals=t.as_json(r.equals), within_days=r.within_days
+                )
+                for r in s.routing.rules
+            ],
+        )
+
+
+def _actor(info: Info) -> str:
+    principal = info.context.principal
+    return principal.name if principal else "anonymous"
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(permission_classes=[CanWrite])
+    async def upsert_profile(self, info: Info, input: t.ProfileInput) -> t.UpsertResult:
+        return t.UpsertResult.of(await info.context.service.upsert_profile(_profile_input(input)))
+
+    @strawberry.mutation(permission_classes=[CanWrite], description=f"At most {MAX_BATCH} inputs per call.")
+    async def upsert_profiles(self, info: Info, inputs: list[t.ProfileInput]) -> list[t.UpsertResult]:
+        if len(inputs) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} profiles per upsertProfiles call")
+        results = await info.context.service.upsert_profiles([_profile_input(i) for i in inputs])
+        return [t.UpsertResult.of(r) for r in results]
+
+    @strawberry.mutation(permission_classes=[CanWrite], description="Link new identities to an existing profile.")
+    async def link_identities(
+        self, info: Info, profile_id: strawberry.ID, identities: list[t.IdentityInput], source: str = "api"
+    ) -> t.UpsertResult:
+        item = model.ProfileInput(source=source, identities=_pairs(identities), profile_id=str(profile_id))
+        return t.UpsertResult.of(await info.context.service.upsert_profile(item))
+
+    @strawberry.mutation(
+        permission_classes=[CanWrite],
+        description="Merge source into target (reversible). Refused with CONFLICT when it would give one customer "
+        "two values of a key allowed once, unless force is true.",
+    )
+    async def merge_profiles(
+        self,
+        info: Info,
+        source_profile_id: strawberry.ID,
+        target_profile_id: strawberry.ID,
+        reason: str | None = None,
+        force: bool = False,
+    ) -> t.Customer:
+        customer = await info.context.service.merge_profiles(
+            str(source_profile_id), str(target_profile_id), actor=_actor(info), reason=reason or "", force=force
+        )
+        return t.Customer.of(customer)
+
+    @strawberry.mutation(permission_classes=[CanWrite], description="Undo a merge; returns the customers after.")
+    async def unmerge_profiles(
+        self, info: Info, source_profile_id: strawberry.ID, target_profile_id: strawberry.ID
+    ) -> list[t.Customer]:
+        customers = await info.context.service.unmerge_profiles(
+            str(source_profile_id), str(target_profile_id), actor=_actor(info)
+        )
+        return [t.Customer.of(c) for c in customers]
+
+    @strawberry.mutation(permission_classes=[CanWrite], description="Detach one identity from a profile.")
+    async def unlink_identity(
+        self, info: Info, profile_id: strawberry.ID, identity: t.IdentityInput
+    ) -> t.Customer | None:
+        customer = await info.context.service.unlink_identity(
+            str(profile_id), identity.key, identity.value, actor=_actor(info)
+        )
+        return t.Customer.of(customer) if customer else None
+
+    @strawberry.mutation(
+        permission_classes=[CanErase],
+        description="Cascade-delete the customer of a profile; idempotent on requestId.",
+    )
+    async def erase_customer(
+        self, info: Info, profile_id: strawberry.ID, request_id: strawberry.ID, reason: str
+    ) -> t.ErasureReceipt:
+        receipt = await info.context.service.erase(
+            str(profile_id), request_id=str(request_id), reason=reason, actor=_actor(info)
+        )
+        return t.ErasureReceipt.of(receipt)
+
+    @strawberry.mutation(permission_classes=[CanErase], description="Delete one profile only; idempotent on requestId.")
+    async def erase_profile(
+        self, info: Info, profile_id: strawberry.ID, request_id: strawberry.ID, reason: str
+    ) -> t.ErasureReceipt:
+        receipt = await info.context.service.erase(
+            str(profile_id), request_id=str(request_id), reason=reason, actor=_actor(info), whole_customer=False
+        )
+        return t.ErasureReceipt.of(receipt)
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(disable_field_suggestions=True),
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            ErrorCodes,
+        ],
+    )

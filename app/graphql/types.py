@@ -1,0 +1,375 @@
+"""GraphQL types of the contract (shared/API.md) and the fields added around it, built from domain objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.domain import model
+
+
+def as_json(value: object) -> JSON:
+    """A plain JSON value (dict, list or scalar) typed as the JSON scalar."""
+    return cast(JSON, value)
+
+
+@strawberry.enum(description="FOUND: one customer; NOT_FOUND: none; AMBIGUOUS: several candidates, never a guess.")
+class ResolutionStatus(Enum):
+    FOUND = "FOUND"
+    NOT_FOUND = "NOT_FOUND"
+    AMBIGUOUS = "AMBIGUOUS"
+
+
+@strawberry.enum(description="STRONG: a secondary key or two different keys agree; WEAK: one primary key.")
+class Assurance(Enum):
+    STRONG = "STRONG"
+    WEAK = "WEAK"
+    NONE = "NONE"
+
+
+@strawberry.input(description="A raw identity value; the server normalizes it with the strategy's rule for the key.")
+class IdentityInput:
+    key: str
+    value: str
+
+
+@strawberry.input
+class ProfileInput:
+    source: str = strawberry.field(description='The source system: "salesforce", "ivr", "webchat", ...')
+    identities: list[IdentityInput]
+    source_id: str | None = strawberry.field(
+        default=None, description="The record's id in the source; upserts are idempotent on (source, sourceId)."
+    )
+    profile_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Or: add to this existing profile (a flow's Merge action)."
+    )
+    attributes: JSON | None = strawberry.field(
+        default=None, description='Flat object of scalars, e.g. {"tier": "Platinum"}; null removes an attribute.'
+    )
+
+
+@strawberry.type(description="A normalized identity value.")
+class Identity:
+    key: str
+    value: str
+    blocked: bool = strawberry.field(description="On the strategy's blocked list: never links profiles.")
+    saturated: bool = strawberry.field(description="Shared by more profiles than the fan-out limit: stopped linking.")
+    profile_count: int = strawberry.field(description="Profiles holding this value.")
+
+    @classmethod
+    def of(cls, stored: model.StoredIdentity) -> Identity:
+        return cls(
+            key=stored.key,
+            value=stored.value,
+            blocked=stored.blocked,
+            saturated=stored.saturated,
+            profile_count=stored.profile_count,
+        )
+
+    @classmethod
+    def key_only(cls, key: model.IdentityKey) -> Identity:
+        return cls(key=key.key, value=key.value, blocked=False, saturated=False, profile_count=0)
+
+
+@strawberry.type(description="One profile holding one identity: where and when it was seen, as written.")
+class IdentityLink:
+    profile_id: strawberry.ID
+    key: str
+    value: str
+    raw: str
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    linking: bool = strawberry.field(description="False when the value is blocked or saturated: it joins no one.")
+
+    @classmethod
+    def of(cls, link: model.IdentityLink) -> IdentityLink:
+        return cls(
+            profile_id=strawberry.ID(link.profile_id),
+            key=link.key,
+            value=link.value,
+            raw=link.raw,
+            source=link.source,
+            first_seen=link.first_seen,
+            last_seen=link.last_seen,
+            linking=link.linking,
+        )
+
+
+@strawberry.type
+class Profile:
+    id: strawberry.ID
+    source: str
+    source_id: str | None
+    identities: list[Identity]
+    attributes: JSON
+    created_at: datetime
+    updated_at: datetime
+    links: list[IdentityLink]
+
+    @classmethod
+    def of(cls, profile: model.Profile, customer: model.Customer | None = None) -> Profile:
+        stored = {i.identity: i for i in customer.identities} if customer else {}
+        links = [IdentityLink.of(link) for link in customer.links if link.profile_id == profile.id] if customer else []
+        return cls(
+            id=strawberry.ID(profile.id),
+            source=profile.source,
+            source_id=profile.source_id,
+            identities=[Identity.of(stored[k]) if k in stored else Identity.key_only(k) for k in profile.identities],
+            attributes=as_json(dict(profile.attributes)),
+            created_at=profile.created_at,
+            updated_at=profile.updated_at,
+            links=links,
+        )
+
+
+@strawberry.type(description="An explicit, reversible merge of one profile into another.")
+class MergeEdge:
+    source_profile_id: strawberry.ID
+    target_profile_id: strawberry.ID
+    at: datetime
+    by: str
+    reason: str
+
+    @classmethod
+    def of(cls, edge: model.MergeEdge) -> MergeEdge:
+        return cls(
+            source_profile_id=strawberry.ID(edge.source_profile_id),
+            target_profile_id=strawberry.ID(edge.target_profile_id),
+            at=edge.at,
+            by=edge.by,
+            reason=edge.reason,
+        )
+
+
+@strawberry.type(description="Which profile, source and time gave an attribute its surviving value.")
+class AttributeProvenance:
+    name: str
+    value: JSON
+    profile_id: strawberry.ID
+    source: str
+    updated_at: datetime
+
+
+@strawberry.type(description="A key the customer holds more values of than the strategy allows.")
+class Conflict:
+    key: str
+    values: list[str]
+    limit: int
+
+
+@strawberry.type
+class Customer:
+    id: strawberry.ID = strawberry.field(description="Id of the oldest profile of the connected component.")
+    profiles: list[Profile]
+    identities: list[Identity]
+    attributes: JSON = strawberry.field(description="Merged across profiles: the most recently set value wins.")
+    skills: list[str] = strawberry.field(description="Routing skills; the fallback skill when no rule applies.")
+    attribute_provenance: list[AttributeProvenance]
+    conflicts: list[Conflict]
+    merges: list[MergeEdge]
+    truncated: bool = strawberry.field(description="The component is larger than the size bound; only part is shown.")
+
+    @classmethod
+    def of(cls, customer: model.Customer) -> Customer:
+        return cls(
+            id=strawberry.ID(customer.id),
+            profiles=[Profile.of(p, customer) for p in customer.profiles],
+            identities=[Identity.of(i) for i in customer.identities],
+            attributes=as_json({name: av.value for name, av in customer.attributes.items()}),
+            skills=list(customer.skills),
+            attribute_provenance=[
+                AttributeProvenance(
+                    name=av.name,
+                    value=as_json(av.value),
+                    profile_id=strawberry.ID(av.profile_id),
+                    source=av.source,
+                    updated_at=av.updated_at,
+                )
+                for av in customer.attributes.values()
+            ],
+            conflicts=[Conflict(key=c.key, values=list(c.values), limit=c.limit) for c in customer.conflicts],
+            merges=[MergeEdge.of(m) for m in customer.merges],
+            truncated=customer.truncated,
+        )
+
+
+@strawberry.type(description="An identity value that was not stored or not used, and why.")
+class Rejection:
+    key: str
+    reason: str
+    detail: str
+
+    @classmethod
+    def of(cls, rejection: model.Rejection) -> Rejection:
+        return cls(key=rejection.key, reason=rejection.reason.value, detail=rejection.detail)
+
+
+@strawberry.type(description="A search key found in the graph but not used to pick a customer.")
+class IgnoredKey:
+    key: str
+    value: str
+    reason: str
+
+
+@strawberry.type
+class Resolution:
+    status: ResolutionStatus
+    customer: Customer | None
+    candidates: list[Customer]
+    matched_on: list[Identity]
+    assurance: Assurance
+    rejected: list[Rejection]
+    ignored: list[IgnoredKey]
+
+    @classmethod
+    def of(cls, resolution: model.Resolution) -> Resolution:
+        return cls(
+            status=ResolutionStatus(resolution.status.value),
+            customer=Customer.of(resolution.customer) if resolution.customer else None,
+            candidates=[Customer.of(c) for c in resolution.candidates],
+            matched_on=[Identity.key_only(k) for k in resolution.matched_on],
+            assurance=Assurance(resolution.assurance.value),
+            rejected=[Rejection.of(r) for r in resolution.rejected],
+            ignored=[IgnoredKey(key=i.key, value=i.value, reason=i.reason.value) for i in resolution.ignored],
+        )
+
+
+@strawberry.type
+class UpsertResult:
+    profile: Profile
+    customer: Customer
+    created: bool
+    rejected: list[Rejection]
+    consistency_token: str = strawberry.field(
+        description="Pass to resolve(consistencyToken:) to be sure to read this write."
+    )
+
+    @classmethod
+    def of(cls, result: model.UpsertResult) -> UpsertResult:
+        return cls(
+            profile=Profile.of(result.profile, result.customer),
+            customer=Customer.of(result.customer),
+            created=result.created,
+            rejected=[Rejection.of(r) for r in result.rejected],
+            consistency_token=result.consistency_token,
+        )
+
+
+@strawberry.type(description="Proof of an erasure; it holds no personal data.")
+class ErasureReceipt:
+    request_id: strawberry.ID
+    status: str
+    profiles_deleted: int
+    identities_deleted: int
+    requested_by: str
+    reason: str
+    at: datetime
+    suppressed: int = strawberry.field(description="Erased values added to the suppression list (as keyed hashes).")
+
+    @classmethod
+    def of(cls, receipt: model.ErasureReceipt) -> ErasureReceipt:
+        return cls(
+            request_id=strawberry.ID(receipt.request_id),
+            status=receipt.status,
+            profiles_deleted=receipt.profiles_deleted,
+            identities_deleted=receipt.identities_deleted,
+            requested_by=receipt.requested_by,
+            reason=receipt.reason,
+            at=receipt.at,
+            suppressed=receipt.suppressed,
+        )
+
+
+@strawberry.type(description="What an erasure would delete, without deleting anything.")
+class ErasurePreview:
+    profile_ids: list[strawberry.ID]
+    identities: list[Identity] = strawberry.field(description="Deleted: no other profile holds them.")
+    kept_identities: list[Identity] = strawberry.field(description="Kept: other customers still hold them.")
+
+    @classmethod
+    def of(cls, plan: model.ErasurePlan) -> ErasurePreview:
+        return cls(
+            profile_ids=[strawberry.ID(p) for p in plan.profile_ids],
+            identities=[Identity.key_only(k) for k in plan.identities],
+            kept_identities=[Identity.key_only(k) for k in plan.kept_identities],
+        )
+
+
+@strawberry.type(description="One hop between two profiles: a shared identity or a merge edge.")
+class ExplanationStep:
+    from_profile_id: strawberry.ID
+    to_profile_id: strawberry.ID
+    via: str = strawberry.field(description="IDENTITY or MERGE")
+    identity: Identity | None
+    from_link: IdentityLink | None
+    to_link: IdentityLink | None
+    merge: MergeEdge | None
+
+
+@strawberry.type(description="Why two profiles are (or are not) one customer: the shortest chain between them.")
+class Explanation:
+    profile_ids: list[strawberry.ID]
+    connected: bool
+    steps: list[ExplanationStep]
+
+    @classmethod
+    def of(cls, explanation: model.Explanation) -> Explanation:
+        return cls(
+            profile_ids=[strawberry.ID(p) for p in explanation.profile_ids],
+            connected=explanation.connected,
+            steps=[
+                ExplanationStep(
+                    from_profile_id=strawberry.ID(s.from_profile_id),
+                    to_profile_id=strawberry.ID(s.to_profile_id),
+                    via=s.via,
+                    identity=Identity.key_only(s.identity) if s.identity else None,
+                    from_link=IdentityLink.of(s.from_link) if s.from_link else None,
+                    to_link=IdentityLink.of(s.to_link) if s.to_link else None,
+                    merge=MergeEdge.of(s.merge) if s.merge else None,
+                )
+                for s in explanation.steps
+            ],
+        )
+
+
+@strawberry.type(description="A value run through the strategy's normalization, without storing anything.")
+class Normalized:
+    key: str
+    raw: str
+    value: str | None
+    rule: str | None
+    rule_version: str | None
+    blocked: bool
+    rejection: Rejection | None
+
+
+@strawberry.type
+class StrategyAttribute:
+    name: str
+    kind: str
+    normalization: str
+    max_per_customer: int | None
+
+
+@strawberry.type
+class RoutingRule:
+    skill: str
+    attribute: str
+    equals: JSON | None
+    within_days: int | None
+
+
+@strawberry.type(description="The active resolution strategy (blocked values are not shown).")
+class Strategy:
+    name: str
+    default_region: str
+    attributes: list[StrategyAttribute]
+    max_profiles_per_identity: int
+    blocked_value_count: int
+    fallback_skill: str
+    routing_rules: list[RoutingRule]
