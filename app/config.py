@@ -15,6 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
+# What `idgraph db up` starts on this machine: docker compose when a Docker engine answers, else neo4j-local.
+LOCAL_DB_CHOICES = ("auto", "neo4j-local", "docker")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -29,6 +32,7 @@ class Settings:
     query_timeout_s: float = 5.0
     connect_timeout_s: float = 2.0
     max_component_nodes: int = 2000
+    local_db: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +51,7 @@ class Settings:
             query_timeout_s=_positive_float(env, "IDGRAPH_QUERY_TIMEOUT_S", 5.0),
             connect_timeout_s=_positive_float(env, "IDGRAPH_CONNECT_TIMEOUT_S", 2.0),
             max_component_nodes=int(_positive_float(env, "IDGRAPH_MAX_COMPONENT_NODES", 2000)),
+            local_db=_choice(env, "IDGRAPH_LOCAL_DB", LOCAL_DB_CHOICES),
         )
 
     @property
@@ -95,3 +100,13 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise InvalidInput(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The variable's value, one of `choices`; the first choice when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw

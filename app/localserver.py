@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 PROJECT_DIR = REPO_ROOT / "neo4j-local"
 JAR = PROJECT_DIR / "target" / "neo4j-local-1.0.0.jar"
 LIB = PROJECT_DIR / "target" / "lib"
+MAIN_CLASS = "idgraph.neo4jlocal.Main"
 JAVA_FLAGS = (
     # The flags Neo4j's own launcher passes on Java 17; without java.nio opens the page cache cannot map memory.
     "--add-opens=java.base/java.nio=ALL-UNNAMED",
@@ -37,6 +38,8 @@ JAVA_FLAGS = (
     "-XX:+ExitOnOutOfMemoryError",
 )
 
+
+COMPOSE_PORT = 7687  # the Bolt port docker-compose.yml publishes on 127.0.0.1
 
 # Servers this process started: kept so they are reaped when stopped (and not reported as leaked while they run).
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -77,13 +80,8 @@ class LocalServer:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        # A stale pid file may name a pid the system has since given to another program: never report (or stop) it.
+        return pid if _alive(pid) and _runs_neo4j_local(pid) else None
 
 
 def docker_engine_answers() -> bool:
@@ -125,7 +123,7 @@ def start(server: LocalServer, *, wait_s: float = 180.0, say: Callable[[str], No
     ensure_built(say)
     server.home.mkdir(parents=True, exist_ok=True)
     java = shutil.which("java") or "java"
-    command = [java, "-Xms512m", f"-Xmx{server.heap}", *JAVA_FLAGS, "-cp", f"{JAR}:{LIB}/*", "idgraph.neo4jlocal.Main"]
+    command = [java, "-Xms512m", f"-Xmx{server.heap}", *JAVA_FLAGS, "-cp", f"{JAR}:{LIB}/*", MAIN_CLASS]
     env = dict(os.environ)
     env.update(NEO4J_LOCAL_HOME=str(server.home), NEO4J_LOCAL_HOST=server.host, NEO4J_LOCAL_PORT=str(server.port))
     with server.log_file.open("ab") as log:
@@ -145,7 +143,9 @@ def start(server: LocalServer, *, wait_s: float = 180.0, say: Callable[[str], No
                 f"neo4j-local exited with status {code} before it was ready; last lines of {server.log_file}:\n"
                 + log_tail(server.log_file)
             )
-        if asyncio.run(ping(settings, timeout_s=2.0)) is None:
+        # A generous budget: the first Bolt query on a fresh JVM can take seconds (Cypher and JIT are cold), and a
+        # short one would abandon it and start over. A server that is not listening yet refuses at once anyway.
+        if asyncio.run(ping(settings, timeout_s=15.0)) is None:
             return process.pid
         time.sleep(0.5)
     stop(server)
@@ -199,7 +199,28 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    except PermissionError:
+        return True
+    # A server that exited while the process that started it (another `idgraph`, a test session) still runs stays a
+    # zombie until that process reaps it: it answers kill(pid, 0) but is gone.
+    return _process_state(pid) != "Z"
+
+
+def _process_state(pid: int) -> str | None:
+    """The state letter of /proc/<pid>/stat (R, S, Z, ...), or None where there is no /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[-1].split()[0]
+
+
+def _runs_neo4j_local(pid: int) -> bool:
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc here: trust the pid file
+    return MAIN_CLASS.encode() in command_line
 
 
 def log_tail(path: Path, lines: int = 25) -> str:
@@ -224,15 +245,27 @@ def wait_for_bolt(settings: Settings, wait_s: float) -> str | None:
     return reason
 
 
+def use_docker(settings: Settings) -> bool:
+    """IDGRAPH_LOCAL_DB: docker compose when asked to, or (auto) when a Docker engine answers; else neo4j-local."""
+    if settings.local_db == "auto":
+        return docker_engine_answers()
+    return settings.local_db == "docker"
+
+
 def database_up(settings: Settings, say: Callable[[str], None] = print) -> str:
     """Make sure the configured database answers; start one locally when it may. Idempotent."""
     reason = asyncio.run(ping(settings))
     if reason is None:
-        return f"Neo4j answers on {settings.neo4j_uri}"
+        return f"Neo4j already answers on {settings.neo4j_uri}; nothing to start"
     if not settings.neo4j_is_local:
         raise LocalDatabaseError(f"Neo4j at {settings.neo4j_uri} does not answer ({reason}); it is not ours to start")
-    if docker_engine_answers():
-        say("a Docker engine answers: starting Neo4j with docker compose")
+    if use_docker(settings):
+        if settings.neo4j_port != COMPOSE_PORT:
+            raise LocalDatabaseError(
+                f"docker compose publishes Neo4j on port {COMPOSE_PORT}, not {settings.neo4j_port}: point NEO4J_URI "
+                f"at bolt://127.0.0.1:{COMPOSE_PORT}, or set IDGRAPH_LOCAL_DB=neo4j-local to run neo4j-local instead"
+            )
+        say("starting Neo4j with docker compose")
         compose("up", "-d", "neo4j")
         reason = wait_for_bolt(settings, 300.0)
         if reason is not None:
@@ -247,7 +280,7 @@ def database_down(settings: Settings) -> str:
     server = LocalServer.for_settings(settings)
     if stop(server):
         return "neo4j-local stopped"
-    if settings.neo4j_is_local and docker_engine_answers():
+    if settings.neo4j_is_local and use_docker(settings):
         compose("stop", "neo4j")
         return "Neo4j (docker compose) stopped"
     return "neo4j-local was not running"

@@ -35,6 +35,11 @@ async def readyz(request: Request) -> JSONResponse:
     driver: AsyncDriver = request.state.driver
     try:
         async with asyncio.timeout(min(settings.connect_timeout_s, 1.8)):
+            # First a connectivity check, which the driver never retries: it health-checks the pooled connection it
+            # takes and opens a new one when that one is dead, so a stopped database fails here at once ("refused").
+            # The schema query alone would fail just as surely, but only after execute_query's retries had used up
+            # the whole time budget, and the reason would then read "did not answer in time".
+            await driver.verify_connectivity()
             state = await schema_state(driver, settings.neo4j_database)
     except TimeoutError:
         return JSONResponse({"status": "unavailable", "reason": "database did not answer in time"}, status_code=503)

@@ -2,7 +2,7 @@
 
 Where the database comes from, in order:
 1. NEO4J_URI, when set (a server someone else runs: we wipe it only if it is empty or was ours);
-2. testcontainers with the pinned image, when a Docker engine answers;
+2. testcontainers with the pinned image, when a Docker engine answers (and IDGRAPH_LOCAL_DB is not neo4j-local);
 3. otherwise a neo4j-local server of the test session's own, on a free port, with a fresh data directory.
 Under CI=true a missing database fails the run; it is never skipped.
 """
@@ -50,7 +50,7 @@ def neo4j_uri() -> Iterator[str]:
             _fail_or_skip(f"NEO4J_URI={external} does not answer: {reason}")
         yield external
         return
-    if localserver.docker_engine_answers():
+    if localserver.use_docker(Settings.from_env()):
         from testcontainers.core.container import DockerContainer
 
         container = (

@@ -1,0 +1,71 @@
+"""End-to-end fixtures: each e2e module gets a neo4j-local of its own, so it may stop and start it at will.
+
+These never touch the session database of tests/conftest.py nor a developer's database on 7687.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import localserver
+from app.config import REPO_ROOT
+from tests.conftest import _fail_or_skip, free_port
+
+# `idgraph db up` waits for Bolt itself (180 s); this bound only keeps a hung command from hanging the suite.
+START_BOUND_S = 240.0
+
+# Variables that would point a child process at another database or change how it talks to it.
+_FOREIGN_DATABASE_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "IDGRAPH_VAR_DIR")
+
+
+def child_env(neo4j_uri: str, var_dir: Path) -> dict[str, str]:
+    """The environment of an idgraph child process bound to one database and one var/ directory.
+
+    IDGRAPH_LOCAL_DB=neo4j-local whatever Docker engine answers: docker compose would publish its own fixed port.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_DATABASE_ENV}
+    env.update(NEO4J_URI=neo4j_uri, IDGRAPH_VAR_DIR=str(var_dir), IDGRAPH_LOCAL_DB="neo4j-local")
+    return env
+
+
+class Cli:
+    """Runs `idgraph ...` in a child process, as an operator would, with one NEO4J_URI and one IDGRAPH_VAR_DIR."""
+
+    def __init__(self, neo4j_uri: str, var_dir: Path) -> None:
+        self.env = child_env(neo4j_uri, var_dir)
+
+    @classmethod
+    def for_server(cls, server: localserver.LocalServer) -> Cli:
+        """The command line whose `db up|down|status` manage `server` (its var/ directory is the home's parent)."""
+        return cls(server.uri, server.home.parent)
+
+    def __call__(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localserver.LocalServer]:
+    """A fresh, running neo4j-local on a free loopback port, laid out as `idgraph db up` lays out var/neo4j."""
+    server = localserver.LocalServer(home=tmp_path_factory.mktemp("own") / "var" / "neo4j", port=free_port())
+    try:
+        localserver.start(server, say=lambda message: None)
+    except localserver.LocalDatabaseError as exc:
+        _fail_or_skip(exc.message)
+    try:
+        yield server
+    finally:
+        localserver.stop(server)
