@@ -58,6 +58,20 @@ def _db(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if up else 1
 
 
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.auth import SCOPES, add_token
+
+    scopes = args.scopes.split(",") if args.scopes else list(SCOPES)
+    token = add_token(settings.tokens_file, args.name, scopes)
+    if args.quiet:
+        print(token)
+    else:
+        print(f"token {args.name!r} with scopes {', '.join(scopes)} (its hash is stored in {settings.tokens_file}):")
+        print(f"  {token}")
+        print("use it as the header   Authorization: Bearer <token>")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="idgraph",
@@ -87,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     db.add_argument("action", choices=["up", "down", "status"])
     db.set_defaults(run=_db)
+
+    token = commands.add_parser(
+        "token",
+        help="create an API token",
+        description="Create a bearer token, store its SHA-256 in IDGRAPH_TOKENS_FILE and print the token once. "
+        "A token of the same name is replaced.",
+    )
+    token.add_argument("name", help="who the token is for (shown as the actor of merges and erasures)")
+    token.add_argument(
+        "--scopes", default="", help="comma-separated; default all: identity:read,identity:write,identity:erase"
+    )
+    token.add_argument("--quiet", action="store_true", help="print only the token")
+    token.set_defaults(run=_token)
     return parser
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.domain.strategy import Strategy, default_strategy, parse_strategy
 from app.errors import InvalidInput
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,10 @@ class Settings:
     connect_timeout_s: float = 2.0
     max_component_nodes: int = 2000
     local_db: str = "auto"
+    graphiql: bool = True
+    introspection: bool = True
+    max_body_bytes: int = 1_048_576
+    webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +57,10 @@ class Settings:
             connect_timeout_s=_positive_float(env, "IDGRAPH_CONNECT_TIMEOUT_S", 2.0),
             max_component_nodes=int(_positive_float(env, "IDGRAPH_MAX_COMPONENT_NODES", 2000)),
             local_db=_choice(env, "IDGRAPH_LOCAL_DB", LOCAL_DB_CHOICES),
+            graphiql=_flag(env, "IDGRAPH_GRAPHIQL", True),
+            introspection=_flag(env, "IDGRAPH_INTROSPECTION", True),
+            max_body_bytes=int(_positive_float(env, "IDGRAPH_MAX_BODY_BYTES", 1_048_576)),
+            webhook_secret=env.get("IDGRAPH_WEBHOOK_SECRET") or None,
         )
 
     @property
@@ -78,6 +87,13 @@ class Settings:
             with os.fdopen(fd, "w") as out:
                 out.write(secrets.token_hex(32))
         return path.read_text().strip().encode()
+
+    def strategy(self) -> Strategy:
+        """The operator's strategy (IDGRAPH_STRATEGY) or the packaged default; bad files are refused by name."""
+        text = self.strategy_text()
+        if text is None:
+            return default_strategy()
+        return parse_strategy(text, origin=str(self.strategy_path))
 
     def strategy_text(self) -> str | None:
         """The operator's strategy file, or None for the packaged default."""
@@ -110,3 +126,14 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInput(f"{name} must be true or false, got {raw!r}")

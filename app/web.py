@@ -1,21 +1,30 @@
-"""The only place that builds the Starlette app: health, readiness, and (later) /graphql, REST and /inspect."""
+"""The only place that builds the Starlette app: health, readiness, /graphql, and the guard in front of them."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import TokenStore
 from app.config import Settings
 from app.db.driver import AsyncDriver, create_driver
+from app.db.repository import Neo4jRepository
 from app.db.schema import schema_state
+from app.graphql.view import PRINCIPAL_KEY, REQUEST_ID_KEY, graphql_app
+from app.services import IdentityService
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +32,7 @@ logger = logging.getLogger(__name__)
 class State(TypedDict):
     settings: Settings
     driver: AsyncDriver
+    service: IdentityService
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -57,18 +67,118 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "schema_version": max(state.applied, default=0)})
 
 
+class Guard:
+    """Pure ASGI middleware: request ids, the body size limit, and bearer-token authentication for the APIs.
+
+    /graphql POST and /api/ need a valid token (401 with WWW-Authenticate otherwise); the GraphiQL page (GET),
+    health, readiness and metrics do not. Scopes are checked per operation, further in.
+    """
+
+    def __init__(self, app: ASGIApp, tokens: TokenStore, max_body_bytes: int) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope[REQUEST_ID_KEY] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("x-request-id", request_id)
+            await send(message)
+
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await _error(413, "PAYLOAD_TOO_LARGE", f"request body over {self.max_body_bytes} bytes")(
+                scope, receive, send_with_id
+            )
+            return
+        if _needs_token(scope["path"], scope["method"]):
+            principal = self.tokens.verify(_bearer(headers)) if _bearer(headers) else None
+            if principal is None:
+                response = _error(401, "UNAUTHENTICATED", "a valid bearer token is required")
+                response.headers["www-authenticate"] = (
+                    'Bearer realm="idgraph", error="invalid_token"' if _bearer(headers) else 'Bearer realm="idgraph"'
+                )
+                await response(scope, receive, send_with_id)
+                return
+            scope[PRINCIPAL_KEY] = principal
+        await self.app(scope, _limited(receive, self.max_body_bytes), send_with_id)
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def _needs_token(path: str, method: str) -> bool:
+    if path == "/graphql":
+        return method != "GET"  # GET only serves the GraphiQL page; queries over GET are disabled
+    return path.startswith("/api/")
+
+
+def _bearer(headers: Headers) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Count body bytes as they arrive (chunked bodies have no content-length) and stop past the limit."""
+    seen = 0
+
+    async def guarded() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge()
+        return message
+
+    return guarded
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    return _error(413, "PAYLOAD_TOO_LARGE", "request body too large")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
+    """The HTTP app. Strategy and tokens are read here, so a bad file stops start-up with a message naming it."""
     resolved = settings if settings is not None else Settings.from_env()
+    strategy = resolved.strategy()
+    tokens = TokenStore.load(resolved.tokens_file)
+    erasure_key = resolved.erasure_key()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         driver = create_driver(resolved)
+        repo = Neo4jRepository(driver, database=resolved.neo4j_database, timeout_s=resolved.query_timeout_s)
+        service = IdentityService(repo, strategy, erasure_key, max_component_nodes=resolved.max_component_nodes)
         try:
-            yield {"settings": resolved, "driver": driver}
+            yield {"settings": resolved, "driver": driver, "service": service}
         finally:
             await driver.close()
 
+    graphql = graphql_app(graphiql=resolved.graphiql, introspection=resolved.introspection)
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz)],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ],
+        middleware=[Middleware(Guard, tokens=tokens, max_body_bytes=resolved.max_body_bytes)],
+        exception_handlers={BodyTooLarge: body_too_large},
         lifespan=lifespan,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -219,7 +220,7 @@ class Mutation:
         return t.ErasureReceipt.of(receipt)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(extra_extensions: Sequence[Any] = ()) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -229,5 +230,6 @@ def build_schema() -> strawberry.Schema:
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             ErrorCodes,
+            *extra_extensions,
         ],
     )
