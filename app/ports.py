@@ -72,15 +72,16 @@ class Snapshot:
 
 class Repository(Protocol):
     async def read_identities(
-        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
+        self, keys: Sequence[IdentityKey], *, max_nodes: int, candidates: int = 5, consistency: str | None = None
     ) -> Snapshot:
-        """In one read transaction: the identities found, the components of the linking ones, their profiles."""
+        """In one read: the identities found, the components of the linking ones, for a saturated one those of
+        up to `candidates` of its holders (keyed by the holder's profile id), and every profile of them."""
         ...
 
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        """In one read transaction: the components of these profiles and every profile of them."""
+        """In one read: the components of these profiles (keyed by profile id) and every profile of them."""
         ...
 
     async def upsert_profiles(
@@ -92,12 +93,6 @@ class Repository(Protocol):
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> dict[str, ProfileComponent]: ...
-
-    async def load_component(
-        self, profile_ids: Sequence[str], *, truncated: bool, consistency: str | None = None
-    ) -> Component: ...
-
-    async def identity_holders(self, key: IdentityKey, *, limit: int) -> list[str]: ...
 
     async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
         """Returns a consistency token."""

@@ -94,19 +94,21 @@ class IdentityService:
         if not accepted:
             raise InvalidInput("no usable identity to resolve: " + _reasons(rejected))
         keys = [n.identity for n in accepted]
-        snapshot = await self.repo.read_identities(keys, max_nodes=self._max_nodes, consistency=consistency)
+        snapshot = await self.repo.read_identities(
+            keys, max_nodes=self._max_nodes, candidates=self._max_candidates, consistency=consistency
+        )
         ignored: list[IgnoredKey] = []
         for s in snapshot.identities:
             if s.blocked or self.strategy.is_blocked(s.identity):
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.BLOCKED))
             elif s.saturated:
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.SATURATED))
-        usable = [
+        linking = [
             (k, c)
             for k, c in snapshot.components.items()
-            if not (isinstance(k, IdentityKey) and self.strategy.is_blocked(k))
+            if isinstance(k, IdentityKey) and not self.strategy.is_blocked(k)
         ]
-        groups = _group(usable)
+        groups = _group(linking)
         now = self._clock()
         if len(groups) == 1:
             matched, part = groups[0]
@@ -133,13 +135,10 @@ class IdentityService:
                 tuple(ignored),
             )
         saturated = [IdentityKey(i.key, i.value) for i in ignored if i.reason is IgnoredReason.SATURATED]
-        if saturated:
+        holders = [(k, c) for k, c in snapshot.components.items() if isinstance(k, str)]
+        if saturated and holders:
             # Shared by too many profiles to mean one person: say so, with a few candidates, never a guess.
-            holders = await self.repo.identity_holders(saturated[0], limit=self._max_candidates)
-            held = await self.repo.read_profiles(holders, max_nodes=self._max_nodes, consistency=consistency)
-            candidates = tuple(
-                build_customer(self.strategy, held.component(p), now) for _, p in _group(list(held.components.items()))
-            )
+            candidates = tuple(build_customer(self.strategy, snapshot.component(p), now) for _, p in _group(holders))
             return Resolution(
                 ResolutionStatus.AMBIGUOUS,
                 None,
@@ -169,9 +168,8 @@ class IdentityService:
         return [built.get(pid) for pid in profile_ids]
 
     async def profile(self, profile_id: str) -> Profile | None:
-        check_id(profile_id, "profileId")
-        component = await self.repo.load_component([profile_id], truncated=False)
-        return component.profiles[0] if component.profiles else None
+        customer = await self.customer(profile_id)
+        return next((p for p in customer.profiles if p.id == profile_id), None) if customer else None
 
     async def explain(self, profile_a: str, profile_b: str) -> Explanation:
         check_id(profile_a, "profileId")

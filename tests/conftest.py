@@ -67,10 +67,10 @@ def neo4j_uri() -> Iterator[str]:
                 _fail_or_skip(f"the Neo4j container did not answer: {reason}")
             yield uri
         return
-    server = localserver.LocalServer(home=TEST_VAR / "neo4j", port=free_port())
-    if server.pid() is not None:
-        localserver.stop(server)
-    shutil.rmtree(server.home, ignore_errors=True)  # the session's own scratch database: always fresh
+    _remove_abandoned_scratch_databases()
+    # One scratch database per test session (several sessions may run at once on one machine): always fresh.
+    server = localserver.LocalServer(home=TEST_VAR / f"neo4j-{os.getpid()}", port=free_port())
+    shutil.rmtree(server.home, ignore_errors=True)
     server.home.parent.mkdir(parents=True, exist_ok=True)
     try:
         localserver.start(server, say=lambda message: None)
@@ -80,6 +80,20 @@ def neo4j_uri() -> Iterator[str]:
         yield server.uri
     finally:
         localserver.stop(server)
+        shutil.rmtree(server.home, ignore_errors=True)
+        for leftover in (server.log_file, server.pid_file):
+            leftover.unlink(missing_ok=True)
+
+
+def _remove_abandoned_scratch_databases() -> None:
+    """Scratch databases of test sessions that died without cleaning up (their server is gone too)."""
+    for home in TEST_VAR.glob("neo4j-*"):
+        if not home.is_dir():
+            continue
+        server = localserver.LocalServer(home=home)
+        owner = home.name.removeprefix("neo4j-")
+        if server.pid() is None and not (owner.isdigit() and Path(f"/proc/{owner}").exists()):
+            shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

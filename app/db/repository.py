@@ -5,15 +5,15 @@ from __future__ import annotations
 import binascii
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from neo4j import AsyncDriver, AsyncTransaction
+from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 
 from app.db import records
 from app.db.queries import query
-from app.db.transactions import run_transaction
+from app.db.transactions import run_read, run_transaction
 from app.domain.model import (
     Component,
     ErasurePlan,
@@ -39,6 +39,13 @@ async def _rows(tx: AsyncTransaction, name: str, **params: Any) -> Rows:
     return [record.data() async for record in result]
 
 
+def _bookmarks(consistency: str | None) -> Bookmarks | None:
+    try:
+        return records.bookmarks_from(consistency)
+    except (ValueError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("consistencyToken is not a token this service issued") from None
+
+
 def _key_params(keys: Sequence[IdentityKey]) -> list[dict[str, str]]:
     return [{"key": k.key, "value": k.value} for k in keys]
 
@@ -52,12 +59,13 @@ class Neo4jRepository:
     # -- plumbing ---------------------------------------------------------------------------------------------
 
     async def _read(self, work: Callable[[AsyncTransaction], Awaitable[T]], consistency: str | None = None) -> T:
-        try:
-            bookmarks = records.bookmarks_from(consistency)
-        except (ValueError, binascii.Error, json.JSONDecodeError):
-            raise InvalidInput("consistencyToken is not a token this service issued") from None
         value, _ = await run_transaction(
-            self._driver, work, database=self._database, write=False, bookmarks=bookmarks, budget_s=self._timeout_s
+            self._driver,
+            work,
+            database=self._database,
+            write=False,
+            bookmarks=_bookmarks(consistency),
+            budget_s=self._timeout_s,
         )
         return value
 
@@ -68,6 +76,17 @@ class Neo4jRepository:
             self._driver, work, database=self._database, write=True, budget_s=timeout_s or self._timeout_s
         )
         return value, records.token_from(bookmarks)
+
+    async def _one(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
+        """A single read statement, auto-committed: one round trip."""
+        return await run_read(
+            self._driver,
+            query(name),
+            params,
+            database=self._database,
+            bookmarks=_bookmarks(consistency),
+            budget_s=self._timeout_s,
+        )
 
     async def _query(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
         async def work(tx: AsyncTransaction) -> Rows:
@@ -212,35 +231,36 @@ class Neo4jRepository:
     # -- reads ------------------------------------------------------------------------------------------------
 
     async def read_identities(
-        self, keys: Sequence[IdentityKey], *, max_nodes: int, consistency: str | None = None
+        self, keys: Sequence[IdentityKey], *, max_nodes: int, candidates: int = 5, consistency: str | None = None
     ) -> Snapshot:
-        async def work(tx: AsyncTransaction) -> Snapshot:
-            stored = [
-                records.identity_from(r) for r in await _rows(tx, "find_identities", identities=_key_params(keys))
-            ]
-            seeds = [s.identity for s in stored if s.linking]
-            rows = await _rows(tx, "component_from_identities", identities=_key_params(seeds), max_nodes=max_nodes)
-            components: dict[str | IdentityKey, ProfileComponent] = {
-                IdentityKey(r["key"], r["value"]): ProfileComponent(
-                    tuple(r["profile_ids"]), r["node_count"] > max_nodes
-                )
-                for r in rows
-            }
-            return Snapshot(tuple(stored), components, await _details(tx, components.values()))
-
-        return await self._read(work, consistency)
+        row = (
+            await self._one(
+                "resolve_snapshot",
+                consistency,
+                identities=_key_params(keys),
+                max_nodes=max_nodes,
+                candidates=candidates,
+            )
+        )[0]
+        stored: dict[IdentityKey, StoredIdentity] = {}
+        components: dict[str | IdentityKey, ProfileComponent] = {}
+        for seed in row["seeds"]:
+            identity = records.identity_from(seed)
+            stored[identity.identity] = identity
+            if seed["profile_ids"]:
+                component = ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
+                components[seed["holder"] if seed["holder"] is not None else identity.identity] = component
+        return Snapshot(tuple(stored.values()), components, component_from(row["profiles"], truncated=False))
 
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        async def work(tx: AsyncTransaction) -> Snapshot:
-            rows = await _rows(tx, "component_from_profiles", profile_ids=list(profile_ids), max_nodes=max_nodes)
-            components: dict[str | IdentityKey, ProfileComponent] = {
-                r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows
-            }
-            return Snapshot((), components, await _details(tx, components.values()))
-
-        return await self._read(work, consistency)
+        row = (await self._one("profiles_snapshot", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes))[0]
+        components: dict[str | IdentityKey, ProfileComponent] = {
+            seed["seed_id"]: ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
+            for seed in row["seeds"]
+        }
+        return Snapshot((), components, component_from(row["profiles"], truncated=False))
 
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
@@ -249,16 +269,6 @@ class Neo4jRepository:
             "component_from_profiles", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes
         )
         return {r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows}
-
-    async def load_component(
-        self, profile_ids: Sequence[str], *, truncated: bool, consistency: str | None = None
-    ) -> Component:
-        rows = await self._query("profile_details", consistency, profile_ids=list(profile_ids))
-        return component_from(rows, truncated)
-
-    async def identity_holders(self, key: IdentityKey, *, limit: int) -> list[str]:
-        rows = await self._query("identity_holders", key=key.key, value=key.value, limit=limit)
-        return [str(r["profile_id"]) for r in rows]
 
     async def explain(self, profile_a: str, profile_b: str) -> Explanation | None:
         rows = await self._query("explain_link", a=profile_a, b=profile_b)
@@ -332,12 +342,6 @@ class Neo4jRepository:
             if len(rows) < page_size:
                 return
             after = rows[-1]["profile_id"]
-
-
-async def _details(tx: AsyncTransaction, components: Iterable[ProfileComponent]) -> Component:
-    profile_ids = sorted({pid for c in components for pid in c.profile_ids})
-    rows = await _rows(tx, "profile_details", profile_ids=profile_ids) if profile_ids else []
-    return component_from(rows, truncated=False)
 
 
 def component_from(rows: Rows, truncated: bool) -> Component:

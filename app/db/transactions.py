@@ -12,7 +12,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, LiteralString, TypeVar
 
 from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 from neo4j import exceptions as neo4j_errors
@@ -39,16 +39,46 @@ async def run_transaction(
     unavailable_s: float = 1.5,
 ) -> tuple[T, Bookmarks]:
     """Run `work` in one transaction; returns its value and the bookmarks that name the transaction."""
+    return await _with_retries(
+        lambda: _attempt(driver, work, database, write, bookmarks), budget_s=budget_s, unavailable_s=unavailable_s
+    )
+
+
+async def run_read(
+    driver: AsyncDriver,
+    query: LiteralString,
+    params: dict[str, Any],
+    *,
+    database: str,
+    bookmarks: Bookmarks | None = None,
+    budget_s: float = 5.0,
+    unavailable_s: float = 1.5,
+) -> list[dict[str, Any]]:
+    """One read statement as an auto-commit query: a single round trip (no BEGIN/COMMIT), same retry policy."""
+
+    async def attempt() -> tuple[list[dict[str, Any]], Bookmarks]:
+        async with driver.session(database=database, bookmarks=bookmarks, default_access_mode="READ") as session:
+            result = await session.run(query, params)
+            rows = [record.data() async for record in result]
+            return rows, await session.last_bookmarks()
+
+    rows, _ = await _with_retries(attempt, budget_s=budget_s, unavailable_s=unavailable_s)
+    return rows
+
+
+async def _with_retries(
+    attempt: Callable[[], Awaitable[tuple[T, Bookmarks]]], *, budget_s: float, unavailable_s: float
+) -> tuple[T, Bookmarks]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_s
     unavailable_since: float | None = None
     delay = 0.02
-    attempt = 0
+    attempts = 0
     while True:
-        attempt += 1
+        attempts += 1
         try:
             async with asyncio.timeout_at(deadline):
-                return await _attempt(driver, work, database, write, bookmarks)
+                return await attempt()
         except TimeoutError:
             raise Timeout("the identity database did not answer in time") from None
         except _UNAVAILABLE as exc:
@@ -64,7 +94,7 @@ async def run_transaction(
                     raise
                 raise app_error from exc
             unavailable_since = None
-            logger.debug("transient %s on attempt %d; retrying", exc.code, attempt)
+            logger.debug("transient %s on attempt %d; retrying", exc.code, attempts)
         except neo4j_errors.DriverError as exc:
             app_error = translate(exc)
             if app_error is None:

@@ -1,0 +1,31 @@
+// The components of the given profiles (breadth-first over linking edges, bounded: see resolve_snapshot.cypher)
+// and every profile of them with its edges, in one statement. Never writes.
+// Params: $profile_ids [str], $max_nodes
+// Returns one row: seeds [{seed_id, profile_ids, node_count}], profiles [{profile, links, merges}]
+UNWIND $profile_ids AS seed_id
+MATCH (s:Profile {id: seed_id}) USING INDEX s:Profile(id)
+CALL (s) {
+  MATCH (s)-[:HAS_IDENTITY|MERGED_INTO*0..]-(n)
+  WITH DISTINCT n
+  LIMIT $max_nodes + 1
+  RETURN collect(n) AS nodes
+}
+WITH collect({seed_id: seed_id, profile_ids: [x IN nodes WHERE x:Profile | x.id], node_count: size(nodes)}) AS seeds,
+     collect(nodes) AS node_lists
+CALL (node_lists) {
+  UNWIND node_lists AS nodes
+  UNWIND nodes AS p
+  WITH DISTINCT p
+  WHERE p:Profile
+  RETURN collect({
+    profile: p {.*},
+    links: [(p)-[e:HAS_IDENTITY|OBSERVED]->(i:Identity) | {
+      key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,
+      blocked: coalesce(i.blocked, false), saturated: coalesce(i.saturated, false),
+      profile_count: COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() },
+      raw: e.raw, source: e.source, first_seen: e.first_seen, last_seen: e.last_seen,
+      linking: type(e) = 'HAS_IDENTITY'}],
+    merges: [(p)-[m:MERGED_INTO]->(t:Profile) | {target: t.id, at: m.at, by: m.by, reason: m.reason}]
+  }) AS profiles
+}
+RETURN seeds, profiles
