@@ -85,9 +85,15 @@ class Repository(Protocol):
         ...
 
     async def upsert_profiles(
-        self, rows: Sequence[ProfileWrite], *, now: datetime, max_profiles_per_identity: int
-    ) -> tuple[list[WriteOutcome | None], str]:
-        """Outcomes in row order (None: the row named a profile id that does not exist) and a consistency token."""
+        self,
+        rows: Sequence[ProfileWrite],
+        *,
+        now: datetime,
+        max_profiles_per_identity: int,
+        snapshot_nodes: int | None = None,
+    ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
+        """Outcomes in row order (None: the row named a profile id that does not exist), a consistency token, and
+        when snapshot_nodes is given, the stored profiles' components read in the same transaction."""
         ...
 
     async def components_of_profiles(

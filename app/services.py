@@ -159,13 +159,18 @@ class IdentityService:
         snapshot = await self.repo.read_profiles(
             sorted(set(profile_ids)), max_nodes=self._max_nodes, consistency=consistency
         )
+        built = self._customers_of(snapshot)
+        return [built.get(pid) for pid in profile_ids]
+
+    def _customers_of(self, snapshot: Snapshot) -> dict[str, Customer]:
+        """Every customer a profiles snapshot holds, by the id of each of their profiles."""
         now = self._clock()
         built: dict[str, Customer] = {}
         for _, part in _group(list(snapshot.components.items())):
             customer = build_customer(self.strategy, snapshot.component(part), now)
             for profile in customer.profiles:
                 built[profile.id] = customer
-        return [built.get(pid) for pid in profile_ids]
+        return built
 
     async def profile(self, profile_id: str) -> Profile | None:
         customer = await self.customer(profile_id)
@@ -198,21 +203,21 @@ class IdentityService:
                 raise type(error)(f"inputs[{n}]: {error.message}")
             raise error
         ready = [p for p in prepared if isinstance(p, Prepared)]
-        outcomes, token = await self.repo.upsert_profiles(
+        outcomes, token, snapshot = await self.repo.upsert_profiles(
             [p.write for p in ready],
             now=self._clock(),
             max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+            snapshot_nodes=self._max_nodes,
         )
         for outcome, p in zip(outcomes, ready, strict=True):
             if outcome is None:
                 raise NotFound(f"no profile with id {p.write.profile_id}")
-        profile_ids = [o.profile_id for o in outcomes if o is not None]
-        customers = await self.customers(profile_ids, consistency=token)
+        assert snapshot is not None
+        customers = self._customers_of(snapshot)
         results: list[UpsertResult] = []
-        for outcome, p, customer in zip(outcomes, ready, customers, strict=True):
+        for outcome, p in zip(outcomes, ready, strict=True):
             assert outcome is not None
-            if customer is None:  # erased or unlinked between the write and the read
-                raise NotFound(f"profile {outcome.profile_id} disappeared during the upsert")
+            customer = customers[outcome.profile_id]
             profile = next(pr for pr in customer.profiles if pr.id == outcome.profile_id)
             results.append(UpsertResult(profile, customer, outcome.created, p.rejected, token))
         logger.info("upserted %d profiles (%d created)", len(results), sum(r.created for r in results))
@@ -222,7 +227,7 @@ class IdentityService:
         """Bulk path: store what is usable in one write transaction, report per input, build no customers."""
         prepared = await self.prepare(items)
         ready = [p for p in prepared if isinstance(p, Prepared)]
-        outcomes, _ = await self.repo.upsert_profiles(
+        outcomes, _, _ = await self.repo.upsert_profiles(
             [p.write for p in ready],
             now=self._clock(),
             max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,

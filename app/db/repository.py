@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import binascii
 import json
-from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -14,6 +13,7 @@ from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 from app.db import records
 from app.db.queries import query
 from app.db.transactions import run_read, run_transaction
+from app.domain.fanout import Holding, IdentityState, LinkWrite, plan_links
 from app.domain.model import (
     Component,
     ErasurePlan,
@@ -97,10 +97,16 @@ class Neo4jRepository:
     # -- writes -----------------------------------------------------------------------------------------------
 
     async def upsert_profiles(
-        self, rows: Sequence[ProfileWrite], *, now: datetime, max_profiles_per_identity: int
-    ) -> tuple[list[WriteOutcome | None], str]:
-        # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare
-        # (the managed transaction retries the ones that still happen).
+        self,
+        rows: Sequence[ProfileWrite],
+        *,
+        now: datetime,
+        max_profiles_per_identity: int,
+        snapshot_nodes: int | None = None,
+    ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
+        # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare (the
+        # transaction is retried on the ones that still happen). Two statements write; a third, optional one reads
+        # the upserted profiles' customers back inside the same transaction.
         order = sorted(
             range(len(rows)),
             key=lambda n: (
@@ -113,6 +119,7 @@ class Neo4jRepository:
         )
         profile_rows = [
             {
+                "index": n,
                 "mode": rows[n].mode,
                 "new_id": rows[n].new_id,
                 "profile_id": rows[n].profile_id,
@@ -120,91 +127,60 @@ class Neo4jRepository:
                 "source_id": rows[n].source_id,
                 "attributes": records.attribute_properties(rows[n].attributes, now),
                 "nonce": rows[n].nonce,
-                "index": n,
             }
             for n in order
         ]
-
-        async def work(tx: AsyncTransaction) -> list[WriteOutcome | None]:
-            outcomes: list[WriteOutcome | None] = [None] * len(rows)
-            for record in await _rows(tx, "upsert_profiles", rows=profile_rows, now=now):
-                outcomes[record["index"]] = WriteOutcome(record["profile_id"], bool(record["created"]))
-            await self._link(tx, rows, outcomes, now, max_profiles_per_identity)
-            return outcomes
-
-        return await self._write(work, timeout_s=max(self._timeout_s, 60.0))
-
-    async def _link(
-        self,
-        tx: AsyncTransaction,
-        rows: Sequence[ProfileWrite],
-        outcomes: Sequence[WriteOutcome | None],
-        now: datetime,
-        limit: int,
-    ) -> None:
-        wanted: dict[IdentityKey, dict[str, Any]] = {}
-        pairs: list[tuple[str, Any]] = []
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if outcome is None:
-                continue
+        identities: dict[IdentityKey, dict[str, Any]] = {}
+        for n, row in enumerate(rows):
             for ident in row.identities:
-                key = ident.identity
-                blocked = key in row.blocked
-                entry = wanted.setdefault(
-                    key,
+                entry = identities.setdefault(
+                    ident.identity,
                     {
-                        "key": key.key,
-                        "value": key.value,
+                        "key": ident.key,
+                        "value": ident.value,
                         "rule": str(ident.rule),
                         "rule_version": ident.rule_version,
                         "blocked": False,
+                        "rows": [],
                     },
                 )
-                entry["blocked"] = entry["blocked"] or blocked
-                pairs.append((outcome.profile_id, (ident, row.source)))
-        if not wanted:
-            return
-        locked = await _rows(tx, "lock_identities", identities=[wanted[k] for k in sorted(wanted)], now=now)
-        state = {IdentityKey(r["key"], r["value"]): r for r in locked}
-        pair_params = [{"profile_id": pid, "key": i.key, "value": i.value} for pid, (i, _) in pairs]
-        existing = {
-            (r["profile_id"], IdentityKey(r["key"], r["value"]))
-            for r in await _rows(tx, "existing_links", pairs=pair_params)
-        }
-        new_holders: dict[IdentityKey, set[str]] = defaultdict(set)
-        for pid, (ident, _) in pairs:
-            if (pid, ident.identity) not in existing:
-                new_holders[ident.identity].add(pid)
-        saturate = [
-            key
-            for key, holders in new_holders.items()
-            if limit > 0
-            and not state[key]["saturated"]
-            and not state[key]["blocked"]
-            and state[key]["linking"] + len(holders) > limit
-        ]
-        if saturate:
-            await _rows(tx, "saturate_identities", identities=_key_params(sorted(saturate)), now=now)
-        nonlinking = set(saturate) | {k for k, s in state.items() if s["saturated"] or s["blocked"]}
-        links = []
-        seen: set[tuple[str, IdentityKey]] = set()
-        for pid, (ident, source) in pairs:
-            if (pid, ident.identity) in seen:
-                continue
-            seen.add((pid, ident.identity))
-            links.append(
-                {
-                    "profile_id": pid,
-                    "key": ident.key,
-                    "value": ident.value,
-                    "raw": ident.raw,
-                    "source": source,
-                    "rule_version": ident.rule_version,
-                    "linking": ident.identity not in nonlinking,
-                    "exists": (pid, ident.identity) in existing,
-                }
-            )
-        await _rows(tx, "write_links", links=links, now=now)
+                entry["blocked"] = entry["blocked"] or ident.identity in row.blocked
+                entry["rows"].append(n)
+        identity_rows = [identities[k] for k in sorted(identities)]
+
+        async def work(tx: AsyncTransaction) -> tuple[list[WriteOutcome | None], Snapshot | None]:
+            written = (await _rows(tx, "write_profiles", rows=profile_rows, identities=identity_rows, now=now))[0]
+            outcomes: list[WriteOutcome | None] = [None] * len(rows)
+            existing: set[tuple[str, IdentityKey]] = set()
+            for p in written["profiles"]:
+                outcomes[p["index"]] = WriteOutcome(p["profile_id"], bool(p["created"]))
+                existing.update((p["profile_id"], IdentityKey(h["key"], h["value"])) for h in p["held"])
+            states = {
+                IdentityKey(i["key"], i["value"]): IdentityState(i["linking"], i["saturated"], i["blocked"])
+                for i in written["identities"]
+            }
+            holdings = [
+                Holding(outcome.profile_id, ident, row.source)
+                for row, outcome in zip(rows, outcomes, strict=True)
+                if outcome is not None
+                for ident in row.identities
+            ]
+            saturate, links = plan_links(holdings, existing, states, max_profiles_per_identity)
+            if links:
+                await _rows(
+                    tx, "write_links", saturate=_key_params(saturate), links=[_link_row(w) for w in links], now=now
+                )
+            snapshot = None
+            if snapshot_nodes is not None:
+                stored = sorted({o.profile_id for o in outcomes if o is not None})
+                snapshot = snapshot_from(
+                    (await _rows(tx, "profiles_snapshot", profile_ids=stored, max_nodes=snapshot_nodes))[0],
+                    snapshot_nodes,
+                )
+            return outcomes, snapshot
+
+        (outcomes, snapshot), token = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
+        return outcomes, token, snapshot
 
     async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
         async def work(tx: AsyncTransaction) -> None:
@@ -255,12 +231,8 @@ class Neo4jRepository:
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        row = (await self._one("profiles_snapshot", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes))[0]
-        components: dict[str | IdentityKey, ProfileComponent] = {
-            seed["seed_id"]: ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
-            for seed in row["seeds"]
-        }
-        return Snapshot((), components, component_from(row["profiles"], truncated=False))
+        rows = await self._one("profiles_snapshot", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes)
+        return snapshot_from(rows[0], max_nodes)
 
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
@@ -328,7 +300,7 @@ class Neo4jRepository:
     async def suppressed(self, hashes: Sequence[str]) -> set[str]:
         if not hashes:
             return set()
-        rows = await self._query("find_suppressed", hashes=list(hashes))
+        rows = await self._one("find_suppressed", hashes=list(hashes))
         return {str(r["hash"]) for r in rows}
 
     # -- export -----------------------------------------------------------------------------------------------
@@ -342,6 +314,29 @@ class Neo4jRepository:
             if len(rows) < page_size:
                 return
             after = rows[-1]["profile_id"]
+
+
+def snapshot_from(row: Mapping[str, Any], max_nodes: int) -> Snapshot:
+    """A profiles_snapshot row: components keyed by seed profile id, and the details of every profile."""
+    components: dict[str | IdentityKey, ProfileComponent] = {
+        seed["seed_id"]: ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
+        for seed in row["seeds"]
+    }
+    return Snapshot((), components, component_from(row["profiles"], truncated=False))
+
+
+def _link_row(write: LinkWrite) -> dict[str, Any]:
+    h = write.holding
+    return {
+        "profile_id": h.profile_id,
+        "key": h.identity.key,
+        "value": h.identity.value,
+        "raw": h.identity.raw,
+        "source": h.source,
+        "rule_version": h.identity.rule_version,
+        "linking": write.linking,
+        "exists": write.exists,
+    }
 
 
 def component_from(rows: Rows, truncated: bool) -> Component:
