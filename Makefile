@@ -5,19 +5,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+WEB_INSTALLED := web/node_modules/.package-lock.json
 JAR := neo4j-local/target/neo4j-local-1.0.0.jar
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint unit db-up db-down db-status migrate bench install neo4j-local clean
+.PHONY: run test lint unit db-up db-down db-status migrate demo bench install web test-browser screenshot neo4j-local clean
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(WEB_INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "idgraph needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,dev]"
+	@touch $@
+
+# The /inspect page's graph library (cytoscape), from the npm registry at the versions pinned in
+# web/package-lock.json. The app serves it from web/node_modules: no CDN, no committed copy.
+web: $(WEB_INSTALLED)
+
+$(WEB_INSTALLED): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
 	@touch $@
 
 # The local Neo4j for machines without Docker; the first build downloads the Neo4j jars from Maven Central.
@@ -39,12 +48,22 @@ db-status: install
 migrate: db-up
 	$(BIN)/idgraph migrate
 
-run: migrate
-	@echo "idgraph on http://$(HOST):$(PORT)  (health: /healthz, readiness: /readyz)"
+# The demo data set (app/demo/demo.jsonl), loaded only when the database holds no profile.
+demo: migrate
+	$(BIN)/idgraph demo
+
+# A fresh dev token (all scopes) every run, replacing the previous one: its hash goes into IDGRAPH_TOKENS_FILE
+# (var/tokens.json by default, created when missing); the token itself is only printed.
+run: demo
+	@token=$$($(BIN)/idgraph token dev --quiet) && \
+	echo "idgraph on http://$(HOST):$(PORT)  (health: /healthz, readiness: /readyz)" && \
+	echo "Inspector: http://$(HOST):$(PORT)/inspect  (paste the token below when it asks)" && \
+	echo "GraphiQL: open http://$(HOST):$(PORT)/graphql and set the header   Authorization: Bearer $$token" && \
+	echo "  (in GraphiQL's Headers tab: {\"Authorization\": \"Bearer $$token\"}; a new dev token is made each run)"
 	$(BIN)/idgraph serve --host $(HOST) --port $(PORT)
 
 # bench/ joins once it holds code (git keeps no empty directories, so a fresh clone may not have it).
-LINT_PATHS := app tests $(wildcard bench)
+LINT_PATHS := app tests $(wildcard bench) $(wildcard scripts)
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)
@@ -58,5 +77,21 @@ unit: install
 test: install neo4j-local lint
 	$(BIN)/pytest -q
 
+# Benchmarks, each on scratch Neo4j servers of its own; each writes its section of docs/benchmarks.md.
+# About 15 minutes on a 2-core machine; the issue's figure is `bench.ingest --records 1000000`.
+BENCH_PROFILES ?= 20000
+BENCH_RECORDS ?= 50000
+bench: install neo4j-local
+	$(BIN)/python -m bench.engine_latency --profiles $(BENCH_PROFILES) --rounds 1000
+	$(BIN)/python -m bench.ingest --records $(BENCH_RECORDS)
+
+# Only the browser tests of /inspect (headless Chromium from /usr/bin/chromium; `make test` runs them too).
+test-browser: install neo4j-local
+	$(BIN)/pytest -q -m browser
+
+# Retake docs/inspector.png, the README's picture of a merged customer, from the real stack.
+screenshot: install neo4j-local
+	IDGRAPH_UPDATE_SCREENSHOT=1 $(BIN)/pytest -q tests/browser/test_screenshot.py
+
 clean:
-	rm -rf $(VENV) neo4j-local/target .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) neo4j-local/target .pytest_cache .mypy_cache .ruff_cache web/node_modules

@@ -13,6 +13,10 @@ from pathlib import Path
 
 from app.errors import InvalidInput
 
+# Where the HTTP guard leaves the caller and the request id in the ASGI scope for the endpoints to read.
+PRINCIPAL_KEY = "idgraph.principal"
+REQUEST_ID_KEY = "idgraph.request_id"
+
 READ = "identity:read"
 WRITE = "identity:write"
 ERASE = "identity:erase"

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from app.commands import add_data_commands
 from app.config import Settings
 from app.errors import AppError
 
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--quiet", action="store_true", help="print only the token")
     token.set_defaults(run=_token)
+
+    add_data_commands(commands)
     return parser
 
 

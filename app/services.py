@@ -379,11 +379,19 @@ class IdentityService:
         return await self.repo.erasure_plan(found[profile_id].profile_ids)
 
     async def erase(
-        self, profile_id: str, *, request_id: str, reason: str, actor: str, whole_customer: bool = True
+        self,
+        profile_id: str,
+        *,
+        request_id: str,
+        reason: str,
+        actor: str,
+        whole_customer: bool = True,
+        suppress: bool = True,
     ) -> ErasureReceipt:
         """Cascade-delete a customer (or one profile), suppress its values, keep a receipt without personal data.
 
-        Idempotent on request_id: a repeated request returns the first receipt.
+        Idempotent on request_id: a repeated request returns the first receipt. `suppress=False` is for
+        retention purges: data deleted for age, not at the person's request, may come back with a new sync.
         """
         check_id(request_id, "requestId")
         if not reason.strip():
@@ -393,7 +401,9 @@ class IdentityService:
             return previous
         plan = await self.erasure_plan(profile_id, whole_customer=whole_customer)
         hashes = sorted(
-            suppression_hash(self._erasure_key, key) for key in plan.identities if not self.strategy.is_blocked(key)
+            suppression_hash(self._erasure_key, key)
+            for key in plan.identities
+            if suppress and not self.strategy.is_blocked(key)
         )
         receipt = await self.repo.erase(
             plan, hashes=hashes, request_id=request_id, requested_by=actor, reason=reason.strip(), now=self._clock()

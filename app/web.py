@@ -1,4 +1,5 @@
-"""The only place that builds the Starlette app: health, readiness, /graphql, and the guard in front of them."""
+"""The only place that builds the Starlette app: health, readiness, /graphql, REST, the CRM webhook, /metrics,
+and the middleware in front of them (observability, then the guard)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,22 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import TokenStore
+from app import inspector
+from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, TokenStore
 from app.config import Settings
 from app.db.driver import AsyncDriver, create_driver
 from app.db.repository import Neo4jRepository
 from app.db.schema import schema_state
-from app.graphql.view import PRINCIPAL_KEY, REQUEST_ID_KEY, graphql_app
+from app.graphql.view import graphql_app
+from app.observability import Metrics, Observability
+from app.rest import rest_routes
 from app.services import IdentityService
+from app.webhooks import webhook_routes
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +39,7 @@ class State(TypedDict):
     settings: Settings
     driver: AsyncDriver
     service: IdentityService
+    metrics: Metrics
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -154,12 +161,39 @@ async def body_too_large(request: Request, exc: Exception) -> JSONResponse:
     return _error(413, "PAYLOAD_TOO_LARGE", "request body too large")
 
 
+async def inspect_page(request: Request) -> Response:
+    """The data stewards' page; it asks for a token itself and reads and writes through /graphql only."""
+    return FileResponse(inspector.PAGE, media_type="text/html", headers=inspector.PAGE_HEADERS)
+
+
+async def inspect_vendor(request: Request) -> Response:
+    """A browser library the page loads, served from its installed npm package."""
+    path = inspector.vendor_file(request.path_params["name"])
+    if path is None:
+        return PlainTextResponse("not found", status_code=404)
+    if not path.is_file():
+        return PlainTextResponse(inspector.MISSING_VENDOR, status_code=503)
+    return FileResponse(path, media_type="text/javascript", headers={"cache-control": "no-cache"})
+
+
+def inspector_routes() -> list[BaseRoute]:
+    return [
+        Route("/inspect", inspect_page, methods=["GET"]),
+        Route("/inspect/vendor/{name}", inspect_vendor, methods=["GET"]),
+        Mount("/inspect/static", StaticFiles(directory=inspector.STATIC_DIR), name="inspect-static"),
+    ]
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The HTTP app. Strategy and tokens are read here, so a bad file stops start-up with a message naming it."""
     resolved = settings if settings is not None else Settings.from_env()
+    # The driver logs query parameters (identity values: personal data) at DEBUG; keep it above that whoever
+    # configures logging in the hosting process.
+    logging.getLogger("neo4j").setLevel(max(logging.getLogger("neo4j").level, logging.INFO))
     strategy = resolved.strategy()
     tokens = TokenStore.load(resolved.tokens_file)
     erasure_key = resolved.erasure_key()
+    metrics = Metrics()  # per app: several apps in one process never share counters
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -167,7 +201,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         repo = Neo4jRepository(driver, database=resolved.neo4j_database, timeout_s=resolved.query_timeout_s)
         service = IdentityService(repo, strategy, erasure_key, max_component_nodes=resolved.max_component_nodes)
         try:
-            yield {"settings": resolved, "driver": driver, "service": service}
+            yield {"settings": resolved, "driver": driver, "service": service, "metrics": metrics}
         finally:
             await driver.close()
 
@@ -177,8 +211,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+            *rest_routes(metrics),
+            *webhook_routes(resolved.webhook_secret, metrics),
+            *inspector_routes(),
         ],
-        middleware=[Middleware(Guard, tokens=tokens, max_body_bytes=resolved.max_body_bytes)],
+        middleware=[
+            Middleware(Observability, metrics=metrics),  # outermost: times and logs every request, 401s included
+            Middleware(Guard, tokens=tokens, max_body_bytes=resolved.max_body_bytes),
+        ],
         exception_handlers={BodyTooLarge: body_too_large},
         lifespan=lifespan,
     )

@@ -11,7 +11,7 @@ from neo4j import AsyncDriver, AsyncGraphDatabase
 from neo4j import exceptions as neo4j_errors
 
 from app.config import Settings
-from app.errors import AppError, DatabaseUnavailable, Timeout
+from app.errors import AppError, DatabaseUnavailable, InvalidInput, Timeout
 
 
 def create_driver(settings: Settings, *, max_retry_time_s: float = 15.0) -> AsyncDriver:
@@ -52,6 +52,8 @@ def translate(exc: BaseException) -> AppError | None:
     """The AppError a driver failure means for a client, or None when it is not a driver failure."""
     if isinstance(exc, neo4j_errors.ServiceUnavailable | neo4j_errors.SessionExpired):
         return DatabaseUnavailable("the identity database is unavailable")
+    if isinstance(exc, neo4j_errors.ClientError) and (exc.code or "").endswith("InvalidBookmark"):
+        return InvalidInput("consistencyToken is not a token this service issued")
     if isinstance(exc, neo4j_errors.ClientError) and (exc.code or "").endswith(
         ("TransactionTimedOut", "TransactionTimedOutClientConfiguration")
     ):

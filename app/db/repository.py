@@ -114,7 +114,7 @@ class Neo4jRepository:
                 rows[n].source,
                 rows[n].source_id or "",
                 rows[n].profile_id or "",
-                rows[n].new_id,
+                n,  # rows of one record keep their order: the last one wins
             ),
         )
         profile_rows = [

@@ -100,7 +100,11 @@ async def _with_retries(
             if app_error is None:
                 raise
             raise app_error from exc
-        await asyncio.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - loop.time())))
+        now = loop.time()
+        wait = min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - now))
+        if unavailable_since is not None:  # never sleep past the unavailability window: answer within it
+            wait = min(wait, max(0.0, unavailable_since + unavailable_s - now))
+        await asyncio.sleep(wait)
         delay = min(delay * 2, 0.5)
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.auth import Principal
 from app.services import IdentityService
+
+if TYPE_CHECKING:
+    from app.observability import Metrics
 
 
 @dataclass
@@ -13,3 +17,4 @@ class Context:
     service: IdentityService
     principal: Principal | None
     request_id: str
+    metrics: Metrics | None = None

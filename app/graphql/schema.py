@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from app.domain import model
 from app.errors import InvalidInput
 from app.graphql import types as t
 from app.graphql.context import Context
-from app.graphql.errors import ErrorCodes
+from app.graphql.errors import ErrorCodes, log_refusals, request_id_of
 from app.graphql.permissions import CanErase, CanRead, CanWrite
 
 Info = strawberry.Info[Context, Any]
@@ -54,7 +56,17 @@ class Query:
         self, info: Info, identities: list[t.IdentityInput], consistency_token: str | None = None
     ) -> t.Resolution:
         resolution = await info.context.service.resolve(_pairs(identities), consistency=consistency_token)
+        if info.context.metrics is not None:
+            info.context.metrics.resolve_outcome(resolution.status.value, "graphql")
         return t.Resolution.of(resolution)
+
+    @strawberry.field(description="The caller's token name and scopes; needs no scope.")
+    def me(self, info: Info) -> t.Me:
+        principal = info.context.principal
+        return t.Me(
+            name=principal.name if principal else "anonymous",
+            scopes=sorted(principal.scopes) if principal else [],
+        )
 
     @strawberry.field(permission_classes=[CanRead], description="The customer a profile belongs to.")
     async def customer(
@@ -157,9 +169,14 @@ class Mutation:
 
     @strawberry.mutation(permission_classes=[CanWrite], description="Link new identities to an existing profile.")
     async def link_identities(
-        self, info: Info, profile_id: strawberry.ID, identities: list[t.IdentityInput], source: str = "api"
+        self,
+        info: Info,
+        profile_id: strawberry.ID,
+        identities: list[t.IdentityInput],
+        # Named `source` in GraphQL only: strawberry's permission extension takes a `source` argument of its own.
+        source_system: Annotated[str, strawberry.argument(name="source")] = "api",
     ) -> t.UpsertResult:
-        item = model.ProfileInput(source=source, identities=_pairs(identities), profile_id=str(profile_id))
+        item = model.ProfileInput(source=source_system, identities=_pairs(identities), profile_id=str(profile_id))
         return t.UpsertResult.of(await info.context.service.upsert_profile(item))
 
     @strawberry.mutation(
@@ -220,8 +237,16 @@ class Mutation:
         return t.ErasureReceipt.of(receipt)
 
 
+class Schema(strawberry.Schema):
+    """strawberry's schema, minus its error logging: strawberry logs each error's text with the document's lines
+    and the exception's message, which quote the request's phone numbers, emails and account ids."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        log_refusals(errors, request_id_of(execution_context.context if execution_context else None))
+
+
 def build_schema(extra_extensions: Sequence[Any] = ()) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True),

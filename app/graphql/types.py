@@ -31,6 +31,12 @@ class Assurance(Enum):
     NONE = "NONE"
 
 
+@strawberry.type(description="Who is calling: the token's name and scopes.")
+class Me:
+    name: str
+    scopes: list[str]
+
+
 @strawberry.input(description="A raw identity value; the server normalizes it with the strategy's rule for the key.")
 class IdentityInput:
     key: str

@@ -7,11 +7,9 @@ from typing import Any
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection
 
+from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
-
-PRINCIPAL_KEY = "idgraph.principal"
-REQUEST_ID_KEY = "idgraph.request_id"
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -20,6 +18,7 @@ class GraphQLView(GraphQL[Context, None]):
             service=request.state.service,
             principal=request.scope.get(PRINCIPAL_KEY),
             request_id=request.scope.get(REQUEST_ID_KEY, "-"),
+            metrics=getattr(request.state, "metrics", None),
         )
 
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from app import localserver
-from app.config import REPO_ROOT
+from app.config import REPO_ROOT, Settings
+from app.db.driver import AsyncDriver
 from tests.conftest import _fail_or_skip, free_port
+from tests.e2e.graphql_harness import Api, running_api, settings_with_tokens
 
 # `idgraph db up` waits for Bolt itself (180 s); this bound only keeps a hung command from hanging the suite.
 START_BOUND_S = 240.0
@@ -69,3 +71,17 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localserver
         yield server
     finally:
         localserver.stop(server)
+
+
+@pytest.fixture(scope="module")
+async def graphql_app(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
+    """The HTTP app on the session's database with its lifespan running, once per module, with its own tokens."""
+    app_settings, tokens = settings_with_tokens(settings, tmp_path_factory.mktemp("graphql-var"))
+    async with running_api(app_settings, tokens) as api:
+        yield api
+
+
+@pytest.fixture
+async def api(graphql_app: Api, driver: AsyncDriver) -> Api:
+    """The module's app on a clean graph (the `driver` fixture empties it before each test)."""
+    return graphql_app

@@ -1,0 +1,389 @@
+"""REST compatibility for middleware written against the contact-centre platform idgraph replaces.
+
+    POST   /api/v2/customer-data-platform/identities            push identities + attributes   identity:write
+    POST   /api/v2/customer-data-platform/identities/merge      merge source into target       identity:write
+    DELETE /api/v2/customer-data-platform/identities/{id}       cascade erase of the customer  identity:erase
+    POST   /api/v2/customer-data-platform/identities/resolve    who is this? (never writes)    identity:read
+    GET    /api/v2/customer-data-platform/identities/{id}       the customer of a profile      identity:read
+
+The Guard (app/web.py) has already checked the bearer token; each endpoint checks its scope and makes one call
+of the same IdentityService method the GraphQL resolver calls. JSON is snake_case, datetimes ISO-8601 UTC, and
+errors have the GraphQL shape {"errors": [{"message", "extensions": {"code"}}]} with the HTTP status of the code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app import auth
+from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, Principal
+from app.domain import model
+from app.domain.validation import check_id
+from app.errors import AppError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.observability import Metrics
+from app.services import IdentityService
+
+logger = logging.getLogger(__name__)
+
+# Where the Guard leaves the caller and the request id in the ASGI scope (the same keys app.graphql.view uses;
+# a test keeps them equal, and this module must not import strawberry).
+
+BASE = "/api/v2/customer-data-platform/identities"
+DEFAULT_SOURCE = "api"
+DEFAULT_DELETE_REASON = "REST delete request"
+RESERVED_REQUEST_PREFIX = "webhook:"  # request ids of the CRM webhook's erasures
+
+HTTP_STATUS = {
+    "INVALID_INPUT": 400,
+    "UNAUTHENTICATED": 401,
+    "FORBIDDEN": 403,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "SUPPRESSED": 422,  # well-formed, but every value belongs to an erased person: retrying will not help
+    "PAYLOAD_TOO_LARGE": 413,
+    "DATABASE_UNAVAILABLE": 503,
+    "TIMEOUT": 504,
+    "INTERNAL": 500,
+    "NOT_CONFIGURED": 503,  # the CRM webhook without IDGRAPH_WEBHOOK_SECRET
+}
+
+Json = dict[str, Any]
+
+
+# -- errors -----------------------------------------------------------------------------------------------------
+
+
+def error_response(code: str, message: str, *, extensions: Mapping[str, str] | None = None) -> JSONResponse:
+    body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
+    return JSONResponse(body, status_code=HTTP_STATUS.get(code, 500))
+
+
+def app_error_response(error: AppError, request_id: str) -> JSONResponse:
+    if error.code == "INTERNAL":
+        return internal_error_response(error, request_id)
+    return error_response(error.code, error.message)
+
+
+def internal_error_response(error: BaseException, request_id: str) -> JSONResponse:
+    """Masked: the message of an unexpected exception may quote request values. Logged by type and place only."""
+    logger.error(
+        "unexpected %s (request %s)\n%s",
+        type(error).__name__,
+        request_id,
+        "".join(traceback.format_tb(error.__traceback__)),
+    )
+    return error_response(
+        "INTERNAL", f"Unexpected error (request id {request_id}).", extensions={"requestId": request_id}
+    )
+
+
+def request_id_of(request: Request) -> str:
+    value = request.scope.get(REQUEST_ID_KEY)
+    return value if isinstance(value, str) else "-"
+
+
+# -- serializer -------------------------------------------------------------------------------------------------
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def identity_json(stored: model.StoredIdentity) -> Json:
+    return {
+        "key": stored.key,
+        "value": stored.value,
+        "blocked": stored.blocked,
+        "saturated": stored.saturated,
+        "profile_count": stored.profile_count,
+    }
+
+
+def profile_json(profile: model.Profile, customer: model.Customer | None = None) -> Json:
+    stored = {i.identity: i for i in customer.identities} if customer else {}
+    return {
+        "id": profile.id,
+        "source": profile.source,
+        "source_id": profile.source_id,
+        "identities": [
+            identity_json(stored[k]) if k in stored else {"key": k.key, "value": k.value} for k in profile.identities
+        ],
+        "attributes": dict(profile.attributes),
+        "created_at": iso(profile.created_at),
+        "updated_at": iso(profile.updated_at),
+    }
+
+
+def customer_json(customer: model.Customer) -> Json:
+    return {
+        "id": customer.id,
+        "profiles": [profile_json(p, customer) for p in customer.profiles],
+        "identities": [identity_json(i) for i in customer.identities],
+        "attributes": {name: av.value for name, av in customer.attributes.items()},
+        "attribute_provenance": [
+            {
+                "name": av.name,
+                "value": av.value,
+                "profile_id": av.profile_id,
+                "source": av.source,
+                "updated_at": iso(av.updated_at),
+            }
+            for av in customer.attributes.values()
+        ],
+        "skills": list(customer.skills),
+        "conflicts": [{"key": c.key, "values": list(c.values), "limit": c.limit} for c in customer.conflicts],
+        "merges": [
+            {
+                "source_profile_id": m.source_profile_id,
+                "target_profile_id": m.target_profile_id,
+                "at": iso(m.at),
+                "by": m.by,
+                "reason": m.reason,
+            }
+            for m in customer.merges
+        ],
+        "truncated": customer.truncated,
+    }
+
+
+def rejection_json(rejection: model.Rejection) -> Json:
+    return {"key": rejection.key, "reason": rejection.reason.value, "detail": rejection.detail}
+
+
+def resolution_json(resolution: model.Resolution) -> Json:
+    return {
+        "status": resolution.status.value,
+        "customer": customer_json(resolution.customer) if resolution.customer else None,
+        "candidates": [customer_json(c) for c in resolution.candidates],
+        "matched_on": [{"key": k.key, "value": k.value} for k in resolution.matched_on],
+        "assurance": resolution.assurance.value,
+        "rejected": [rejection_json(r) for r in resolution.rejected],
+        "ignored": [{"key": i.key, "value": i.value, "reason": i.reason.value} for i in resolution.ignored],
+    }
+
+
+def upsert_json(result: model.UpsertResult) -> Json:
+    return {
+        "profile": profile_json(result.profile, result.customer),
+        "customer": customer_json(result.customer),
+        "created": result.created,
+        "rejected": [rejection_json(r) for r in result.rejected],
+        "consistency_token": result.consistency_token,
+    }
+
+
+def receipt_json(receipt: model.ErasureReceipt) -> Json:
+    return {
+        "request_id": receipt.request_id,
+        "status": receipt.status,
+        "requested_by": receipt.requested_by,
+        "reason": receipt.reason,
+        "at": iso(receipt.at),
+        "profiles_deleted": receipt.profiles_deleted,
+        "identities_deleted": receipt.identities_deleted,
+        "suppressed": receipt.suppressed,
+    }
+
+
+# -- request bodies ---------------------------------------------------------------------------------------------
+
+
+def json_object(body: bytes) -> Json:
+    """The body as a JSON object; INVALID_INPUT otherwise."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("the body must be a JSON object (it is not valid JSON)") from None
+    if not isinstance(value, dict):
+        raise InvalidInput("the body must be a JSON object")
+    return value
+
+
+def refuse_unknown(body: Mapping[str, object], allowed: set[str], where: str = "") -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown field {where}{unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def optional_str(body: Mapping[str, object], name: str, *, numbers: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if numbers and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string")
+    return value
+
+
+def required_str(body: Mapping[str, object], name: str) -> str:
+    value = optional_str(body, name)
+    if value is None:
+        raise InvalidInput(f"{name} is required")
+    return value
+
+
+def required_id(body: Mapping[str, object], name: str) -> str:
+    value = required_str(body, name)
+    check_id(value, name)  # checked here too, so that the message names the snake_case field
+    return value
+
+
+def identity_pairs(value: object, *, allow_type: bool) -> tuple[tuple[str, str], ...]:
+    """[{"key", "value"(, "type")}] as (key, raw value) pairs. "type" is accepted and ignored: the strategy
+    decides whether a key is primary or secondary."""
+    if not isinstance(value, list):
+        raise InvalidInput("identities must be a list of {key, value} objects")
+    allowed = {"key", "value", "type"} if allow_type else {"key", "value"}
+    pairs: list[tuple[str, str]] = []
+    for n, item in enumerate(value):
+        where = f"identities[{n}]"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} must be an object with key and value")
+        refuse_unknown(item, allowed, f"in {where}: ")
+        key, raw = item.get("key"), item.get("value")
+        if not isinstance(key, str):
+            raise InvalidInput(f"{where}.key must be a string")
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            raw = str(raw)
+        if not isinstance(raw, str):
+            raise InvalidInput(f"{where}.value must be a string")
+        if "type" in item and not isinstance(item["type"], str | None):
+            raise InvalidInput(f"{where}.type must be a string")
+        pairs.append((key, raw))
+    return tuple(pairs)
+
+
+def profile_input(body: Json) -> model.ProfileInput:
+    refuse_unknown(body, {"identities", "attributes", "source", "source_id", "profile_id"})
+    attributes = body.get("attributes")
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise InvalidInput("attributes must be a flat JSON object of scalars")
+    profile_id = optional_str(body, "profile_id")
+    if profile_id is not None:
+        check_id(profile_id, "profile_id")
+    return model.ProfileInput(
+        source=optional_str(body, "source") or DEFAULT_SOURCE,
+        identities=identity_pairs(body.get("identities", []), allow_type=True),
+        source_id=optional_str(body, "source_id", numbers=True),
+        profile_id=profile_id,
+        attributes=attributes,
+    )
+
+
+# -- endpoints --------------------------------------------------------------------------------------------------
+
+Handler = Callable[[Request, Principal, bytes], Awaitable[Response]]
+
+
+def _guarded(scope: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Scope check, body read, and the error mapping around one endpoint."""
+
+    async def endpoint(request: Request) -> Response:
+        request_id = request_id_of(request)
+        principal = request.scope.get(PRINCIPAL_KEY)
+        if not isinstance(principal, Principal):  # the Guard lets no request without a token reach here
+            return app_error_response(Unauthenticated("a valid bearer token is required"), request_id)
+        if not principal.may(scope):
+            return app_error_response(Forbidden(f"this operation needs the {scope} scope"), request_id)
+        # Outside the try: a body over the limit raises the Guard's BodyTooLarge, which the app answers with 413.
+        body = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
+        try:
+            return await handler(request, principal, body)
+        except AppError as error:
+            return app_error_response(error, request_id)
+        except Exception as error:
+            return internal_error_response(error, request_id)
+
+    return endpoint
+
+
+class RestApi:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(BASE, _guarded(auth.WRITE, self.push_identities), methods=["POST"]),
+            Route(f"{BASE}/merge", _guarded(auth.WRITE, self.merge), methods=["POST"]),
+            Route(f"{BASE}/resolve", _guarded(auth.READ, self.resolve), methods=["POST"]),
+            Route(f"{BASE}/{{profile_id}}", _guarded(auth.ERASE, self.delete), methods=["DELETE"]),
+            Route(f"{BASE}/{{profile_id}}", _guarded(auth.READ, self.customer), methods=["GET"]),
+        ]
+
+    async def push_identities(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """Upsert a profile: 201 when it was created, 200 when an existing one was updated."""
+        item = profile_input(json_object(body))
+        result = await _service(request).upsert_profile(item)
+        return JSONResponse(upsert_json(result), status_code=201 if result.created else 200)
+
+    async def merge(self, request: Request, principal: Principal, body: bytes) -> Response:
+        data = json_object(body)
+        refuse_unknown(data, {"source_profile_id", "target_profile_id", "reason", "force"})
+        force = data.get("force", False)
+        if not isinstance(force, bool):
+            raise InvalidInput("force must be true or false")
+        customer = await _service(request).merge_profiles(
+            required_id(data, "source_profile_id"),
+            required_id(data, "target_profile_id"),
+            actor=principal.name,
+            reason=optional_str(data, "reason") or "",
+            force=force,
+        )
+        return JSONResponse(customer_json(customer))
+
+    async def delete(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """Cascade-erase the profile's customer. Idempotent on the Idempotency-Key header (the erasure request id)."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            request_id = f"rest-{uuid.uuid4().hex}"
+        else:
+            check_id(key, "Idempotency-Key")
+            if key.startswith(RESERVED_REQUEST_PREFIX):
+                raise InvalidInput(f"Idempotency-Key must not start with {RESERVED_REQUEST_PREFIX!r} (reserved)")
+            request_id = key
+        reason = request.query_params.get("reason") or DEFAULT_DELETE_REASON
+        profile_id = request.path_params["profile_id"]
+        check_id(profile_id, "profile_id")
+        receipt = await _service(request).erase(profile_id, request_id=request_id, reason=reason, actor=principal.name)
+        return JSONResponse(receipt_json(receipt))
+
+    async def resolve(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """Who is this? 200 with status FOUND, NOT_FOUND or AMBIGUOUS; never writes."""
+        data = json_object(body)
+        refuse_unknown(data, {"identities", "consistency_token"})
+        resolution = await _service(request).resolve(
+            identity_pairs(data.get("identities"), allow_type=True),
+            consistency=optional_str(data, "consistency_token"),
+        )
+        self.metrics.resolve_outcome(resolution.status.value, "rest")
+        return JSONResponse(resolution_json(resolution))
+
+    async def customer(self, request: Request, principal: Principal, body: bytes) -> Response:
+        profile_id = request.path_params["profile_id"]
+        check_id(profile_id, "profile_id")
+        customer = await _service(request).customer(profile_id)
+        if customer is None:
+            raise NotFound(f"no profile with id {profile_id}")
+        return JSONResponse(customer_json(customer))
+
+
+def _service(request: Request) -> IdentityService:
+    service: IdentityService = request.state.service
+    return service
+
+
+def rest_routes(metrics: Metrics) -> list[Route]:
+    return RestApi(metrics).routes()

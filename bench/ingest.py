@@ -1,0 +1,242 @@
+"""Bulk ingestion throughput: `idgraph ingest` of a generated JSON Lines file, beside a raw `UNWIND ... CREATE` of
+the same rows, each into a fresh scratch Neo4j, in the same run.
+
+    .venv/bin/python -m bench.ingest --records 1000000
+
+The file comes from bench/datagen.py (phone and email spellings of every kind, shared household phones, switchboard
+numbers, junk values). `idgraph ingest` runs as a child process, as an operator runs it; its peak RSS is read from
+the kernel's accounting of that child (wait4). The baseline loads the same rows with one CREATE statement per
+batch, the same batch size and as many concurrent writers, with plain (non-unique) indexes on the properties the
+schema indexes: no normalization, no idempotency, no linking rules. Each phase first loads (then deletes)
+--warmup records of another seed, so both are timed on a warmed-up JVM rather than a cold one. With
+BENCH_NEO4J_URI set, that database is wiped (data, constraints, indexes) before each phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, LiteralString
+
+from neo4j import AsyncDriver, AsyncGraphDatabase
+
+from app.config import REPO_ROOT
+from bench.datagen import records
+from bench.harness import scratch_database, table, write_section
+
+WORK = REPO_ROOT / "var" / "bench"
+
+BASELINE: LiteralString = """
+UNWIND $rows AS row
+CREATE (p:Profile {id: row.id, source: row.source, source_id: row.source_id, created_at: $now, updated_at: $now})
+SET p += row.attributes
+WITH p, row
+UNWIND row.identities AS i
+CREATE (p)-[:HAS_IDENTITY {raw: i.value, source: row.source, first_seen: $now, last_seen: $now}]->
+       (:Identity {key: i.key, value: i.value})
+"""
+
+BASELINE_INDEXES: tuple[LiteralString, ...] = (
+    "CREATE INDEX bench_profile_id IF NOT EXISTS FOR (p:Profile) ON (p.id)",
+    "CREATE INDEX bench_profile_source IF NOT EXISTS FOR (p:Profile) ON (p.source, p.source_id)",
+    "CREATE INDEX bench_identity IF NOT EXISTS FOR (i:Identity) ON (i.key, i.value)",
+    "CREATE INDEX bench_profile_updated IF NOT EXISTS FOR (p:Profile) ON (p.updated_at)",
+)
+
+
+@dataclass(frozen=True)
+class Phase:
+    seconds: float
+    rate: float
+    peak_rss_mb: float | None = None
+    cpu_s: float | None = None  # user + system CPU of the ingest process
+    summary: str = ""
+
+
+def generate(path: Path, count: int, seed: int = 7) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for record in records(count, seed=seed):
+            out.write(json.dumps(record) + "\n")
+    return path.stat().st_size
+
+
+def child_env(uri: str, var_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "IDGRAPH_"))}
+    env.update(NEO4J_URI=uri, IDGRAPH_VAR_DIR=str(var_dir), IDGRAPH_ERASURE_KEY="bench-erasure-key")
+    return env
+
+
+def run_ingest(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
+    env = child_env(uri, WORK / "ingest-var")
+    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True, capture_output=True)
+
+    def command(source: Path) -> list[str]:
+        return [
+            sys.executable, "-m", "app.cli", "ingest", str(source),
+            "--rejects", str(WORK / "ingest.rejects.jsonl"), "--batch-size", str(batch), "--workers", str(workers),
+        ]  # fmt: skip
+
+    if warm is not None:
+        subprocess.run(command(warm), env=env, check=True, capture_output=True)
+        asyncio.run(wipe(uri, schema=False))
+    started = time.perf_counter()
+    child = subprocess.Popen(command(path), env=env, stdout=subprocess.PIPE, text=True)  # stderr: its progress lines
+    assert child.stdout is not None
+    summary = child.stdout.read()
+    child.stdout.close()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    print(summary, end="", flush=True)
+    if child.returncode != 0:
+        raise SystemExit(f"idgraph ingest exited with status {child.returncode}")
+    return Phase(seconds, count / seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, summary)
+
+
+async def run_baseline(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
+    driver = AsyncGraphDatabase.driver(uri)
+    try:
+        for statement in BASELINE_INDEXES:
+            await driver.execute_query(statement)
+        await driver.execute_query("CALL db.awaitIndexes(300)")
+        if warm is not None:
+            await baseline_load(driver, warm, batch, workers)
+            await wipe(uri, schema=False)
+        seconds = await baseline_load(driver, path, batch, workers)
+        return Phase(seconds, count / seconds)
+    finally:
+        await driver.close()
+
+
+async def baseline_load(driver: AsyncDriver, path: Path, batch: int, workers: int) -> float:
+    """Load a JSON Lines file with the raw statement; returns the seconds it took."""
+    now = datetime.now(UTC)
+    queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=workers)
+
+    async def writer() -> None:
+        while (rows := await queue.get()) is not None:
+            await driver.execute_query(BASELINE, rows=rows, now=now)
+
+    started = time.perf_counter()
+    writers = [asyncio.create_task(writer()) for _ in range(workers)]
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            record = json.loads(line)
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "source": record["source"],
+                    "source_id": record.get("source_id"),
+                    "attributes": {f"attr.{k}": v for k, v in record.get("attributes", {}).items()},
+                    "identities": record.get("identities", []),
+                }
+            )
+            if len(rows) == batch:
+                await queue.put(rows)
+                rows = []
+    if rows:
+        await queue.put(rows)
+    for _ in writers:
+        await queue.put(None)
+    await asyncio.gather(*writers)
+    return time.perf_counter() - started
+
+
+async def wipe(uri: str, *, schema: bool = True) -> None:
+    """Delete the data (not the migration ledger) in batches; with `schema`, every constraint and index too."""
+    driver = AsyncGraphDatabase.driver(uri)
+    try:
+        async with driver.session() as session:
+            result = await session.run(
+                "MATCH (n) WHERE NOT n:SchemaMigration CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            )
+            await result.consume()
+        if not schema:
+            return
+        await driver.execute_query("MATCH (m:SchemaMigration) DELETE m")
+        found, _, _ = await driver.execute_query("SHOW CONSTRAINTS YIELD name RETURN name")
+        for row in found:
+            await driver.execute_query(f"DROP CONSTRAINT `{row['name']}` IF EXISTS")
+        found, _, _ = await driver.execute_query("SHOW INDEXES YIELD name, type WHERE type <> 'LOOKUP' RETURN name")
+        for row in found:
+            await driver.execute_query(f"DROP INDEX `{row['name']}` IF EXISTS")
+    finally:
+        await driver.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--warmup", type=int, default=5000, help="records loaded (then deleted) before each timed load (5000)"
+    )
+    parser.add_argument("--keep-file", action="store_true", help="keep the generated file under var/bench/")
+    args = parser.parse_args()
+    path = WORK / f"ingest-{args.records}.jsonl"
+    print(f"generating {args.records:,} records into {path.relative_to(REPO_ROOT)}...", flush=True)
+    size = generate(path, args.records)
+    warm = WORK / "ingest-warmup.jsonl" if args.warmup else None
+    if warm is not None:
+        generate(warm, args.warmup, seed=99)
+    shared = bool(os.environ.get("BENCH_NEO4J_URI"))
+    load_at_start = os.getloadavg()[0]
+    try:
+        with scratch_database("ingest") as uri:
+            if shared:
+                asyncio.run(wipe(uri))
+            print(f"idgraph ingest of {size / 2**20:,.0f} MB...", flush=True)
+            ingest = run_ingest(uri, path, args.records, args.batch_size, args.workers, warm)
+        with scratch_database("ingest-baseline") as uri:
+            if shared:
+                asyncio.run(wipe(uri))
+            print("raw UNWIND ... CREATE baseline of the same rows...", flush=True)
+            baseline = asyncio.run(run_baseline(uri, path, args.records, args.batch_size, args.workers, warm))
+    finally:
+        if not args.keep_file:
+            path.unlink(missing_ok=True)
+        if warm is not None:
+            warm.unlink(missing_ok=True)
+    rows = [
+        [
+            "`idgraph ingest` (child process)",
+            f"{ingest.seconds:,.1f}",
+            f"{ingest.rate:,.0f}",
+            f"{ingest.peak_rss_mb:,.0f}",
+            f"{ingest.cpu_s:,.1f}",
+        ],
+        ["raw `UNWIND ... CREATE`", f"{baseline.seconds:,.1f}", f"{baseline.rate:,.0f}", "-", "-"],
+    ]
+    ratio = ingest.rate / baseline.rate
+    body = (
+        f"{args.records:,} generated records ({size / 2**20:,.0f} MB of JSON Lines), batches of {args.batch_size:,}, "
+        f"{args.workers} writer(s) in both phases, each phase on a fresh scratch Neo4j warmed up by loading (then "
+        f"deleting) {args.warmup:,} other records. Load average (1 min) at "
+        f"the start: {load_at_start:.1f}, at the end: {os.getloadavg()[0]:.1f}.\n\n"
+        + table(rows, ["load", "seconds", "records/s", "peak RSS MB", "CPU s of the Python process"])
+        + f"\n\nidgraph ingest / raw baseline: **{ratio:.2f}x** (targets: at least 10,000 records/s and at least 0.5x)."
+        + "\n\nSummary printed by `idgraph ingest`:\n\n```\n"
+        + ingest.summary.strip()
+        + "\n```\n"
+    )
+    print(body)
+    command = f".venv/bin/python -m bench.ingest --records {args.records}"
+    if (args.batch_size, args.workers) != (1000, 2):
+        command += f" --batch-size {args.batch_size} --workers {args.workers}"
+    write_section("ingest", "Bulk ingestion throughput", command, body)
+
+
+if __name__ == "__main__":
+    main()

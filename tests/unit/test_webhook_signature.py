@@ -1,0 +1,79 @@
+"""The CRM webhook's signature scheme: HMAC-SHA256 over "<timestamp>.<raw body>", fresh within 5 minutes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from app.errors import Unauthenticated
+from app.webhooks import RecentEvents, sign, verify_signature
+
+SECRET = "s3cret"
+BODY = b'{"event_id": "e-1", "identities": [], "reason": "opt-out"}'
+NOW = 1_800_000_000.0
+TS = str(int(NOW))
+
+
+def test_the_signature_is_hex_hmac_sha256_of_timestamp_dot_body() -> None:
+    expected = hmac.new(SECRET.encode(), f"{TS}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert sign(SECRET, TS, BODY) == f"sha256={expected}"
+
+
+def test_a_correct_signature_within_the_window_passes() -> None:
+    verify_signature(SECRET, timestamp=TS, signature=sign(SECRET, TS, BODY), body=BODY, now=NOW + 299)
+    verify_signature(SECRET, timestamp=TS, signature=sign(SECRET, TS, BODY), body=BODY, now=NOW - 299)
+
+
+def test_upper_case_hex_and_scheme_are_accepted() -> None:
+    signature = sign(SECRET, TS, BODY).upper()
+    verify_signature(SECRET, timestamp=TS, signature=signature, body=BODY, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "body", "now", "says"),
+    [
+        (None, sign(SECRET, TS, BODY), BODY, NOW, "unsigned"),
+        (TS, None, BODY, NOW, "unsigned"),
+        (TS, "", BODY, NOW, "unsigned"),
+        ("1.5e9", sign(SECRET, TS, BODY), BODY, NOW, "unix seconds"),
+        ("-5", sign(SECRET, TS, BODY), BODY, NOW, "unix seconds"),
+        ("\uff11\uff12\uff13", sign(SECRET, TS, BODY), BODY, NOW, "unix seconds"),  # fullwidth digits
+        (TS, sign(SECRET, TS, BODY).replace("sha256", "sha1"), BODY, NOW, "sha256="),
+        (TS, "sha256=", BODY, NOW, "sha256="),
+        (TS, sign("other", TS, BODY), BODY, NOW, "bad signature"),
+        (TS, sign(SECRET, TS, BODY), BODY + b" ", NOW, "bad signature"),
+        (str(int(NOW) + 1), sign(SECRET, TS, BODY), BODY, NOW, "bad signature"),  # the timestamp is signed too
+        (TS, sign(SECRET, TS, BODY), BODY, NOW + 301, "seconds away"),
+        (TS, sign(SECRET, TS, BODY), BODY, NOW - 301, "seconds away"),
+    ],
+)
+def test_anything_else_is_unauthenticated(
+    timestamp: str | None, signature: str | None, body: bytes, now: float, says: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=says):
+        verify_signature(SECRET, timestamp=timestamp, signature=signature, body=body, now=now)
+
+
+def test_recent_events_remember_an_event_for_the_ttl_only() -> None:
+    recent = RecentEvents(ttl_s=600)
+    recent.add("e-1", NOW)
+    assert recent.seen("e-1", NOW + 599)
+    assert not recent.seen("e-2", NOW)
+    assert not recent.seen("e-1", NOW + 601)
+
+
+def test_recent_events_are_bounded() -> None:
+    recent = RecentEvents(ttl_s=600, limit=2)
+    for n in range(3):
+        recent.add(f"e-{n}", NOW)
+    assert not recent.seen("e-0", NOW)
+    assert recent.seen("e-1", NOW) and recent.seen("e-2", NOW)
+
+
+def test_a_discarded_event_may_come_again() -> None:
+    recent = RecentEvents()
+    recent.add("e-1", NOW)
+    recent.discard("e-1")
+    assert not recent.seen("e-1", NOW)
