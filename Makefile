@@ -83,6 +83,7 @@ BENCH_PROFILES ?= 20000
 BENCH_RECORDS ?= 50000
 bench: install neo4j-local
 	$(BIN)/python -m bench.engine_latency --profiles $(BENCH_PROFILES) --rounds 1000
+	$(BIN)/python -m bench.http_latency --profiles $(BENCH_PROFILES) --rounds 1000
 	$(BIN)/python -m bench.ingest --records $(BENCH_RECORDS)
 
 # Only the browser tests of /inspect (headless Chromium from /usr/bin/chromium; `make test` runs them too).
