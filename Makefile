@@ -51,6 +51,8 @@ migrate: db-up
 # The demo data set (app/demo/demo.jsonl), loaded only when the database holds no profile.
 demo: migrate
 	$(BIN)/idgraph demo
+	@# Compiles the resolve query plans on the server, so a newcomer's first lookup does not pay for it.
+	@$(BIN)/idgraph resolve phone_number=+14155552671 >/dev/null 2>&1 || true
 
 # A fresh dev token (all scopes) every run, replacing the previous one: its hash goes into IDGRAPH_TOKENS_FILE
 # (var/tokens.json by default, created when missing); the token itself is only printed.
