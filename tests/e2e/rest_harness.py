@@ -7,38 +7,22 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.types import Receive, Scope, Send
 
-from app import auth
 from app.config import Settings
 from app.web import create_app
 from app.webhooks import sign
+from tests.e2e.graphql_harness import Tokens as Tokens
+from tests.e2e.graphql_harness import make_tokens
 
 BASE = "/api/v2/customer-data-platform/identities"
 WEBHOOK = "/webhooks/crm/erasure"
 SECRET = "test-webhook-secret"
-
-
-@dataclass(frozen=True)
-class Tokens:
-    read: str
-    write: str
-    erase: str
-    all: str
-
-
-def make_tokens(path: Path) -> Tokens:
-    return Tokens(
-        read=auth.add_token(path, "reader", [auth.READ]),
-        write=auth.add_token(path, "writer", [auth.READ, auth.WRITE]),
-        erase=auth.add_token(path, "eraser", [auth.READ, auth.ERASE]),
-        all=auth.add_token(path, "steward", list(auth.SCOPES)),
-    )
 
 
 def app_settings(settings: Settings, var_dir: Path, **changes: Any) -> tuple[Settings, Tokens]:
