@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +18,7 @@ from app.domain.model import (
     Scalar,
     StoredIdentity,
 )
+from app.errors import Suppressed
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,17 @@ class ProfileWrite:
     attributes: Mapping[str, Scalar]
     identities: tuple[NormalizedIdentity, ...]
     blocked: frozenset[IdentityKey]
+    suppression_hashes: tuple[str, ...]  # keyed hash of each identity, in order (checked under the identity's lock)
     nonce: str  # unique per request: tells the creator of a profile apart from a concurrent writer of the same
+
+
+class SuppressedMeanwhile(Suppressed):
+    """An upsert found, under the identities' locks, values on the suppression list (erased after the caller's
+    checks). Nothing was written; the caller leaves those values out and writes again."""
+
+    def __init__(self, hashes: frozenset[str]) -> None:
+        super().__init__("the identities given belong to an erased person")
+        self.hashes = hashes
 
 
 @dataclass(frozen=True)
@@ -93,15 +104,18 @@ class Repository(Protocol):
         snapshot_nodes: int | None = None,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         """Outcomes in row order (None: the row named a profile id that does not exist), a consistency token, and
-        when snapshot_nodes is given, the stored profiles' components read in the same transaction."""
+        when snapshot_nodes is given, the stored profiles' components read in the same transaction. Raises
+        SuppressedMeanwhile, writing nothing, when an identity's suppression hash is on the suppression list."""
         ...
 
     async def components_of_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> dict[str, ProfileComponent]: ...
 
-    async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
-        """Returns a consistency token."""
+    async def merge_profiles(
+        self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str
+    ) -> str | None:
+        """Locks both profiles and merges; a consistency token, or None when either profile does not exist."""
         ...
 
     async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]: ...
@@ -114,17 +128,23 @@ class Repository(Protocol):
 
     async def erase(
         self,
-        plan: ErasurePlan,
+        profile_id: str,
         *,
-        hashes: Sequence[str],
+        whole_customer: bool,
+        max_nodes: int,
+        suppression_hashes: Callable[[Sequence[IdentityKey]], Sequence[str]],
         request_id: str,
         requested_by: str,
         reason: str,
         now: datetime,
-    ) -> ErasureReceipt: ...
+    ) -> ErasureReceipt | None:
+        """In one transaction: the receipt of request_id if it exists; else the profile (or its whole customer, read
+        under locks so no profile joins it meanwhile), the identities no other profile holds, and the merge edges
+        deleted, the keyed hashes `suppression_hashes` gives for the deleted identities added to the suppression
+        list, and a receipt recorded. None when the profile does not exist. Raises Conflict for a customer of more
+        than max_nodes nodes."""
+        ...
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...
-
-    async def suppressed(self, hashes: Sequence[str]) -> set[str]: ...
 
     def export_rows(self, *, page_size: int, max_nodes: int) -> AsyncIterator[ExportRow]: ...

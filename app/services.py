@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,7 +35,7 @@ from app.domain.strategy import Strategy
 from app.domain.suppression import suppression_hash
 from app.domain.validation import check_id, check_profile_input, check_search_keys
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Suppressed
-from app.ports import ProfileComponent, ProfileWrite, Repository, Snapshot
+from app.ports import ProfileComponent, ProfileWrite, Repository, Snapshot, SuppressedMeanwhile, WriteOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,10 @@ class IdentityService:
     async def explain(self, profile_a: str, profile_b: str) -> Explanation:
         check_id(profile_a, "profileId")
         check_id(profile_b, "profileId")
+        if profile_a == profile_b:  # a profile is its own customer, with no link to show
+            if await self.profile(profile_a) is None:
+                raise NotFound("no such profile")
+            return Explanation((profile_a, profile_b), True, ())
         explanation = await self.repo.explain(profile_a, profile_b)
         if explanation is None:
             raise NotFound("no such profile")
@@ -194,7 +198,7 @@ class IdentityService:
 
     async def upsert_profiles(self, items: Sequence[ProfileInput]) -> list[UpsertResult]:
         """Store profiles with their identities and attributes; bad single values are listed, the rest stored."""
-        prepared = await self.prepare(items)
+        prepared, outcomes, token, snapshot = await self._store(items, snapshot_nodes=self._max_nodes)
         failed = [(n, p) for n, p in enumerate(prepared) if isinstance(p, AppError)]
         if failed:
             n, error = failed[0]
@@ -203,12 +207,6 @@ class IdentityService:
                 raise type(error)(f"inputs[{n}]: {error.message}")
             raise error
         ready = [p for p in prepared if isinstance(p, Prepared)]
-        outcomes, token, snapshot = await self.repo.upsert_profiles(
-            [p.write for p in ready],
-            now=self._clock(),
-            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
-            snapshot_nodes=self._max_nodes,
-        )
         for outcome, p in zip(outcomes, ready, strict=True):
             if outcome is None:
                 raise NotFound(f"no profile with id {p.write.profile_id}")
@@ -217,7 +215,9 @@ class IdentityService:
         results: list[UpsertResult] = []
         for outcome, p in zip(outcomes, ready, strict=True):
             assert outcome is not None
-            customer = customers[outcome.profile_id]
+            customer = customers.get(outcome.profile_id)
+            if customer is None:  # the snapshot is read in the writing transaction: this cannot happen
+                raise NotFound(f"no profile with id {outcome.profile_id}")
             profile = next(pr for pr in customer.profiles if pr.id == outcome.profile_id)
             results.append(UpsertResult(profile, customer, outcome.created, p.rejected, token))
         logger.info("upserted %d profiles (%d created)", len(results), sum(r.created for r in results))
@@ -225,20 +225,14 @@ class IdentityService:
 
     async def ingest_batch(self, items: Sequence[ProfileInput]) -> list[IngestOutcome]:
         """Bulk path: store what is usable in one write transaction, report per input, build no customers."""
-        prepared = await self.prepare(items)
-        ready = [p for p in prepared if isinstance(p, Prepared)]
-        outcomes, _, _ = await self.repo.upsert_profiles(
-            [p.write for p in ready],
-            now=self._clock(),
-            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
-        )
-        stored = iter(zip(ready, outcomes, strict=True))
+        prepared, outcomes, _, _ = await self._store(items, snapshot_nodes=None)
+        stored = iter(outcomes)
         report: list[IngestOutcome] = []
         for p in prepared:
             if isinstance(p, AppError):
                 report.append(IngestOutcome(None, False, (), p))
                 continue
-            _, outcome = next(stored)
+            outcome = next(stored)
             if outcome is None:
                 report.append(
                     IngestOutcome(None, False, p.rejected, NotFound(f"no profile with id {p.write.profile_id}"))
@@ -247,33 +241,56 @@ class IdentityService:
                 report.append(IngestOutcome(outcome.profile_id, outcome.created, p.rejected, None))
         return report
 
-    async def prepare(self, items: Sequence[ProfileInput]) -> list[Prepared | AppError]:
-        """Validate, normalize and check suppression for each input; an input that cannot be used gets its error."""
-        normalized: list[tuple[ProfileInput, list[NormalizedIdentity], list[Rejection]] | AppError] = []
+    async def _store(
+        self, items: Sequence[ProfileInput], *, snapshot_nodes: int | None
+    ) -> tuple[list[Prepared | AppError], list[WriteOutcome | None], str, Snapshot | None]:
+        """Prepare and write the usable inputs in one transaction. The suppression list is read by that transaction
+        under the identities' locks (an erasure commits wholly before or after it); when it holds a value, nothing
+        is written and the inputs are prepared again without that value."""
+        suppressed: set[str] = set()
+        while True:
+            prepared = self.prepare(items, suppressed)
+            if snapshot_nodes is not None and any(isinstance(p, AppError) for p in prepared):
+                return prepared, [], "", None
+            ready = [p.write for p in prepared if isinstance(p, Prepared)]
+            if not ready:
+                return prepared, [], "", None
+            try:
+                outcomes, token, snapshot = await self.repo.upsert_profiles(
+                    ready,
+                    now=self._clock(),
+                    max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+                    snapshot_nodes=snapshot_nodes,
+                )
+            except SuppressedMeanwhile as found:
+                if found.hashes <= suppressed:  # cannot happen: those values were left out
+                    raise
+                suppressed |= found.hashes
+                continue
+            return prepared, outcomes, token, snapshot
+
+    def prepare(self, items: Sequence[ProfileInput], suppressed: Set[str] = frozenset()) -> list[Prepared | AppError]:
+        """Validate and normalize each input, leaving out values whose keyed hash is in `suppressed`; an input that
+        cannot be used gets its error."""
+        prepared: list[Prepared | AppError] = []
         hashes: dict[IdentityKey, str] = {}
         for item in items:
             try:
                 check_profile_input(item)
             except AppError as error:
-                normalized.append(error)
+                prepared.append(error)
                 continue
             accepted, rejected = normalize_many(self.strategy, item.identities)
-            normalized.append((item, accepted, rejected))
+            kept: list[tuple[NormalizedIdentity, str]] = []
+            erased: list[Rejection] = []
             for n in accepted:
-                hashes.setdefault(n.identity, suppression_hash(self._erasure_key, n.identity))
-        suppressed = await self.repo.suppressed(sorted(set(hashes.values())))
-        prepared: list[Prepared | AppError] = []
-        for entry in normalized:
-            if isinstance(entry, AppError):
-                prepared.append(entry)
-                continue
-            item, accepted, rejected = entry
-            kept = [n for n in accepted if hashes[n.identity] not in suppressed]
-            erased = [
-                Rejection(n.key, RejectionReason.SUPPRESSED, "belongs to an erased person")
-                for n in accepted
-                if hashes[n.identity] in suppressed
-            ]
+                hashed = hashes.get(n.identity)
+                if hashed is None:
+                    hashed = hashes[n.identity] = suppression_hash(self._erasure_key, n.identity)
+                if hashed in suppressed:
+                    erased.append(Rejection(n.key, RejectionReason.SUPPRESSED, "belongs to an erased person"))
+                else:
+                    kept.append((n, hashed))
             rejected = rejected + erased
             if not kept and erased:
                 prepared.append(Suppressed("the identities given belong to an erased person"))
@@ -285,7 +302,8 @@ class IdentityService:
                 prepared.append(Prepared(self._write_of(item, kept), tuple(rejected)))
         return prepared
 
-    def _write_of(self, item: ProfileInput, identities: list[NormalizedIdentity]) -> ProfileWrite:
+    def _write_of(self, item: ProfileInput, kept: list[tuple[NormalizedIdentity, str]]) -> ProfileWrite:
+        identities = [n for n, _ in kept]
         if item.profile_id is not None:
             mode = "id"
         elif item.source_id is not None:
@@ -301,6 +319,7 @@ class IdentityService:
             attributes=dict(item.attributes),
             identities=tuple(identities),
             blocked=frozenset(n.identity for n in identities if self.strategy.is_blocked(n.identity)),
+            suppression_hashes=tuple(h for _, h in kept),
             nonce=uuid.uuid4().hex,
         )
 
@@ -319,6 +338,8 @@ class IdentityService:
         if not force:
             self._refuse_new_conflicts(snapshot, snapshot.components[source_id], snapshot.components[target_id])
         token = await self.repo.merge_profiles(source_id, target_id, now=self._clock(), by=actor, reason=reason)
+        if token is None:  # erased since it was read
+            raise NotFound("no profile with one of the ids given")
         logger.info("merged profile %s into %s", source_id, target_id)
         customer = await self.customer(target_id, consistency=token)
         if customer is None:
@@ -393,21 +414,28 @@ class IdentityService:
         Idempotent on request_id: a repeated request returns the first receipt. `suppress=False` is for
         retention purges: data deleted for age, not at the person's request, may come back with a new sync.
         """
+        check_id(profile_id, "profileId")
         check_id(request_id, "requestId")
         if not reason.strip():
             raise InvalidInput("an erasure needs a reason")
-        previous = await self.repo.erasure_receipt(request_id)
-        if previous is not None:
-            return previous
-        plan = await self.erasure_plan(profile_id, whole_customer=whole_customer)
-        hashes = sorted(
-            suppression_hash(self._erasure_key, key)
-            for key in plan.identities
-            if suppress and not self.strategy.is_blocked(key)
-        )
+
+        def hashes(identities: Sequence[IdentityKey]) -> list[str]:
+            if not suppress:
+                return []
+            return [suppression_hash(self._erasure_key, k) for k in identities if not self.strategy.is_blocked(k)]
+
         receipt = await self.repo.erase(
-            plan, hashes=hashes, request_id=request_id, requested_by=actor, reason=reason.strip(), now=self._clock()
+            profile_id,
+            whole_customer=whole_customer,
+            max_nodes=MAX_ERASURE_NODES,
+            suppression_hashes=hashes,
+            request_id=request_id,
+            requested_by=actor,
+            reason=reason.strip(),
+            now=self._clock(),
         )
+        if receipt is None:
+            raise NotFound(f"no profile with id {profile_id}")
         logger.info(
             "erasure %s: %d profiles, %d identities deleted, %d values suppressed",
             request_id,

@@ -1,4 +1,5 @@
 // Merges source into target with an explicit, reversible edge. Idempotent: a second call changes nothing.
+// Call it with both profiles locked. No row when either profile does not exist.
 // Params: $source_id, $target_id, $now, $by, $reason
 // Returns: created
 MATCH (s:Profile {id: $source_id}), (t:Profile {id: $target_id})

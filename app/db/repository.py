@@ -12,7 +12,7 @@ from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 
 from app.db import records
 from app.db.queries import query
-from app.db.transactions import run_read, run_transaction
+from app.db.transactions import Interfered, run_read, run_transaction
 from app.domain.fanout import Holding, IdentityState, LinkWrite, plan_links
 from app.domain.model import (
     Component,
@@ -27,8 +27,8 @@ from app.domain.model import (
     Profile,
     StoredIdentity,
 )
-from app.errors import InvalidInput
-from app.ports import ProfileComponent, ProfileWrite, Snapshot, WriteOutcome
+from app.errors import Conflict, InvalidInput
+from app.ports import ProfileComponent, ProfileWrite, Snapshot, SuppressedMeanwhile, WriteOutcome
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -48,6 +48,18 @@ def _bookmarks(consistency: str | None) -> Bookmarks | None:
 
 def _key_params(keys: Sequence[IdentityKey]) -> list[dict[str, str]]:
     return [{"key": k.key, "value": k.value} for k in keys]
+
+
+# How many times an erasure reads its customer again after locking the profiles that joined it meanwhile.
+MAX_LOCK_ROUNDS = 20
+
+
+async def _plan_in(tx: AsyncTransaction, profile_ids: Sequence[str]) -> ErasurePlan:
+    """What erasing these profiles deletes (identities no other profile holds) and keeps, read in `tx`."""
+    rows = await _rows(tx, "erasure_plan", profile_ids=list(profile_ids))
+    delete = sorted(IdentityKey(r["key"], r["value"]) for r in rows if not r["held_elsewhere"])
+    keep = sorted(IdentityKey(r["key"], r["value"]) for r in rows if r["held_elsewhere"])
+    return ErasurePlan(tuple(sorted(profile_ids)), tuple(delete), tuple(keep))
 
 
 class Neo4jRepository:
@@ -132,7 +144,7 @@ class Neo4jRepository:
         ]
         identities: dict[IdentityKey, dict[str, Any]] = {}
         for n, row in enumerate(rows):
-            for ident in row.identities:
+            for ident, hashed in zip(row.identities, row.suppression_hashes, strict=True):
                 entry = identities.setdefault(
                     ident.identity,
                     {
@@ -141,6 +153,7 @@ class Neo4jRepository:
                         "rule": str(ident.rule),
                         "rule_version": ident.rule_version,
                         "blocked": False,
+                        "hash": hashed,
                         "rows": [],
                     },
                 )
@@ -150,6 +163,11 @@ class Neo4jRepository:
 
         async def work(tx: AsyncTransaction) -> tuple[list[WriteOutcome | None], Snapshot | None]:
             written = (await _rows(tx, "write_profiles", rows=profile_rows, identities=identity_rows, now=now))[0]
+            if any(p["gone"] for p in written["profiles"]) or any(i["gone"] for i in written["identities"]):
+                raise Interfered()  # deleted while this waited for its lock: the next try sees the deletion
+            suppressed = frozenset(i["hash"] for i in written["identities"] if i["suppressed"])
+            if suppressed:
+                raise SuppressedMeanwhile(suppressed)
             outcomes: list[WriteOutcome | None] = [None] * len(rows)
             existing: set[tuple[str, IdentityKey]] = set()
             for p in written["profiles"]:
@@ -182,13 +200,18 @@ class Neo4jRepository:
         (outcomes, snapshot), token = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
         return outcomes, token, snapshot
 
-    async def merge_profiles(self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str) -> str:
-        async def work(tx: AsyncTransaction) -> None:
+    async def merge_profiles(
+        self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str
+    ) -> str | None:
+        async def work(tx: AsyncTransaction) -> bool:
             await _rows(tx, "lock_profiles", profile_ids=sorted({source_id, target_id}))
-            await _rows(tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason)
+            merged = await _rows(
+                tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason
+            )
+            return bool(merged)
 
-        _, token = await self._write(work)
-        return token
+        merged, token = await self._write(work)
+        return token if merged else None
 
     async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
         async def work(tx: AsyncTransaction) -> bool:
@@ -251,32 +274,65 @@ class Neo4jRepository:
     # -- erasure ----------------------------------------------------------------------------------------------
 
     async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan:
-        rows = await self._query("erasure_plan", profile_ids=list(profile_ids))
-        delete = sorted(IdentityKey(r["key"], r["value"]) for r in rows if not r["held_elsewhere"])
-        keep = sorted(IdentityKey(r["key"], r["value"]) for r in rows if r["held_elsewhere"])
-        return ErasurePlan(tuple(sorted(profile_ids)), tuple(delete), tuple(keep))
+        async def work(tx: AsyncTransaction) -> ErasurePlan:
+            return await _plan_in(tx, profile_ids)
+
+        return await self._read(work)
 
     async def erase(
         self,
-        plan: ErasurePlan,
+        profile_id: str,
         *,
-        hashes: Sequence[str],
+        whole_customer: bool,
+        max_nodes: int,
+        suppression_hashes: Callable[[Sequence[IdentityKey]], Sequence[str]],
         request_id: str,
         requested_by: str,
         reason: str,
         now: datetime,
-    ) -> ErasureReceipt:
-        async def work(tx: AsyncTransaction) -> ErasureReceipt:
+    ) -> ErasureReceipt | None:
+        # The plan is made inside the erasing transaction, under locks: the profiles of the customer, then every
+        # identity they hold, are write-locked, and the customer is read again until no new profile joined it
+        # meanwhile. Once they are locked, nobody can link a profile to them before this transaction ends, so what
+        # it deletes is the whole customer as of its commit, and the identities it deletes have no other holder.
+        async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
             found = await _rows(tx, "find_erasure_receipt", request_id=request_id)
             if found:
                 return records.receipt_from(found[0]["receipt"])
-            await _rows(tx, "lock_profiles", profile_ids=list(plan.profile_ids))
+            locked: set[str] = set()
+            wanted = {profile_id}
+            for _ in range(MAX_LOCK_ROUNDS):
+                if whole_customer:
+                    component = await self._component_in(tx, profile_id, max_nodes)
+                    if component is None:
+                        wanted = set()
+                    elif component.truncated:
+                        raise Conflict(f"the customer has more than {max_nodes} nodes; erase its profiles one by one")
+                    else:
+                        wanted = set(component.profile_ids)
+                if profile_id not in wanted or wanted <= locked:
+                    break
+                new = sorted(wanted - locked)
+                present = {r["profile_id"] for r in await _rows(tx, "lock_profiles", profile_ids=new)}
+                await _rows(tx, "lock_held_identities", profile_ids=sorted(present))
+                locked |= present
+                if profile_id not in present or not whole_customer:
+                    wanted &= locked
+                    break
+            else:
+                raise Interfered()
+            if profile_id not in locked or profile_id not in wanted:
+                # Gone: erased by a transaction this one waited for (maybe an earlier try of this same request).
+                again = await _rows(tx, "find_erasure_receipt", request_id=request_id)
+                return records.receipt_from(again[0]["receipt"]) if again else None
+            plan = await _plan_in(tx, sorted(wanted))
+            hashes = sorted(set(suppression_hashes(plan.identities)))
             counts = (
                 await _rows(
                     tx, "erase_profiles", profile_ids=list(plan.profile_ids), identities=_key_params(plan.identities)
                 )
             )[0]
-            await _rows(tx, "add_suppressions", hashes=list(hashes), now=now, request_id=request_id)
+            await _rows(tx, "add_suppressions", hashes=hashes, now=now, request_id=request_id)
             receipt = await _rows(
                 tx,
                 "record_erasure",
@@ -293,15 +349,16 @@ class Neo4jRepository:
         receipt, _ = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
         return receipt
 
+    async def _component_in(self, tx: AsyncTransaction, profile_id: str, max_nodes: int) -> ProfileComponent | None:
+        """The customer of one profile, read inside the given transaction (None: no such profile)."""
+        rows = await _rows(tx, "component_from_profiles", profile_ids=[profile_id], max_nodes=max_nodes)
+        if not rows:
+            return None
+        return ProfileComponent(tuple(rows[0]["profile_ids"]), rows[0]["node_count"] > max_nodes)
+
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None:
         rows = await self._query("find_erasure_receipt", request_id=request_id)
         return records.receipt_from(rows[0]["receipt"]) if rows else None
-
-    async def suppressed(self, hashes: Sequence[str]) -> set[str]:
-        if not hashes:
-            return set()
-        rows = await self._one("find_suppressed", hashes=list(hashes))
-        return {str(r["hash"]) for r in rows}
 
     # -- export -----------------------------------------------------------------------------------------------
 

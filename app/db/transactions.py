@@ -18,7 +18,7 @@ from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 from neo4j import exceptions as neo4j_errors
 
 from app.db.driver import translate
-from app.errors import DatabaseUnavailable, Timeout
+from app.errors import Conflict, DatabaseUnavailable, Timeout
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,11 @@ T = TypeVar("T")
 Work = Callable[[AsyncTransaction], Awaitable[T]]
 
 _UNAVAILABLE = (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError)
+
+
+class Interfered(Exception):
+    """Raised by a work function that finds, once it holds its locks, that a concurrent transaction changed what it
+    read before them (a node it locked was deleted meanwhile). The transaction is rolled back and run again."""
 
 
 async def run_transaction(
@@ -87,6 +92,11 @@ async def _with_retries(
             if now - unavailable_since >= unavailable_s or now >= deadline:
                 raise DatabaseUnavailable("the identity database is unavailable") from exc
             # A stale pooled connection after a database restart fails once; a fresh one usually works.
+        except Interfered as exc:
+            if loop.time() >= deadline:
+                raise Conflict("concurrent writes to the same records kept interfering; retry") from exc
+            unavailable_since = None
+            logger.debug("interfered on attempt %d; retrying", attempts)
         except neo4j_errors.Neo4jError as exc:
             if not exc.is_retryable() or loop.time() >= deadline:
                 app_error = translate(exc)

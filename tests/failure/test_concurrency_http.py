@@ -300,14 +300,6 @@ STRUCTURE = {
 }
 
 
-@pytest.mark.xfail(
-    # Not strict: whether a run hits the race is up to the scheduler; the deterministic reproductions in
-    # test_erasure_races.py are strict and will flag the fix.
-    strict=False,
-    reason="bugs: erasures race with writes to the same customer (erased values come back, profiles that joined "
-    "the customer survive it, identities are left without holders, INTERNAL errors); each is reproduced "
-    "deterministically in test_erasure_races.py",
-)
 @pytest.mark.timeout(240)
 async def test_sixteen_http_clients_leave_the_graph_their_acknowledged_operations_built(
     served: Served, driver: AsyncDriver, tmp_path: Path

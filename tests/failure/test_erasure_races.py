@@ -2,8 +2,9 @@
 concurrency test (test_concurrency_http.py) stumbles on is reproduced every time.
 
 Two ways of forcing an interleaving, both on the real database:
-- the use case runs on a repository that stops after one of its reads until the test lets it go on (the reads the
-  service makes before its write transaction), while the test runs the competing operation to completion;
+- the use case runs on a repository that stops after one of its reads until the test lets it go on (a read the
+  service makes before its write transaction, or the erasure's first read of its customer inside its transaction,
+  before it holds a lock), while the test runs the competing operation to completion;
 - a transaction of the test's own holds a write lock on a node, so the use case's transaction queues behind it, and the
   test commits a change to that node (a deletion, a new edge) while it waits, as a concurrent writer would.
 
@@ -20,13 +21,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from neo4j.exceptions import ConstraintError
+from neo4j import AsyncTransaction
 
 from app.config import Settings
 from app.db.driver import AsyncDriver
 from app.db.repository import Neo4jRepository
-from app.domain.model import ErasurePlan, ProfileInput, ResolutionStatus
+from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import default_strategy
+from app.domain.suppression import suppression_hash
 from app.errors import AppError, NotFound, Suppressed
 from app.ports import ProfileComponent, Snapshot
 from app.services import IdentityService
@@ -55,17 +57,11 @@ class PausingRepository(Neo4jRepository):
             self.reached.set()
             await asyncio.wait_for(self.release.wait(), WAIT_S)
 
-    async def components_of_profiles(
-        self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
-    ) -> dict[str, ProfileComponent]:
-        found = await super().components_of_profiles(profile_ids, max_nodes=max_nodes, consistency=consistency)
-        await self._pause("components_of_profiles")
+    async def _component_in(self, tx: AsyncTransaction, profile_id: str, max_nodes: int) -> ProfileComponent | None:
+        # The erasure's first read of its customer, inside its transaction and before it holds any lock.
+        found = await super()._component_in(tx, profile_id, max_nodes)
+        await self._pause("erasure_component")
         return found
-
-    async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan:
-        plan = await super().erasure_plan(profile_ids)
-        await self._pause("erasure_plan")
-        return plan
 
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
@@ -73,11 +69,6 @@ class PausingRepository(Neo4jRepository):
         snapshot = await super().read_profiles(profile_ids, max_nodes=max_nodes, consistency=consistency)
         await self._pause("read_profiles")
         return snapshot
-
-    async def suppressed(self, hashes: Sequence[str]) -> set[str]:
-        found = await super().suppressed(hashes)
-        await self._pause("suppressed")
-        return found
 
 
 @pytest.fixture(autouse=True)
@@ -116,21 +107,13 @@ async def assert_erased_value_gone_and_refused(service: IdentityService, driver:
         await service.upsert_profile(ProfileInput("crm", (("phone_number", PHONE),), source_id="again"))
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="bug: IdentityService.erase plans the erasure (components_of_profiles, erasure_plan) in reads before its "
-    "write transaction and Neo4jRepository.erase deletes only the planned profiles, so a profile that joins the "
-    "customer in between survives holding the erased (and then suppressed, or not even suppressed) values",
-)
-@pytest.mark.parametrize("pause_after", ["components_of_profiles", "erasure_plan"])
 async def test_an_upsert_acknowledged_during_an_erasure_of_its_customer_is_erased_with_it(
-    service: IdentityService, driver: AsyncDriver, settings: Settings, pause_after: str
+    service: IdentityService, driver: AsyncDriver, settings: Settings
 ) -> None:
     first = await service.upsert_profile(
         ProfileInput("crm", (("phone_number", PHONE), ("email_address", EMAIL)), source_id="C-1")
     )
-    repo, erasing = pausing(driver, settings, pause_after)
+    repo, erasing = pausing(driver, settings, "erasure_component")
     erasure = asyncio.create_task(erase(erasing, first.profile.id))
     await asyncio.wait_for(repo.reached.wait(), WAIT_S)
 
@@ -146,23 +129,26 @@ async def test_an_upsert_acknowledged_during_an_erasure_of_its_customer_is_erase
     await assert_erased_value_gone_and_refused(service, driver)
 
 
-@pytest.mark.xfail(
-    raises=pytest.fail.Exception,
-    strict=True,
-    reason="bug: IdentityService.prepare checks the suppression list in a read before the upsert's write "
-    "transaction, so an erasure committed in between is not seen and the upsert writes the erased value back",
-)
-async def test_an_upsert_that_read_the_suppression_list_before_an_erasure_cannot_bring_the_value_back(
+async def test_an_upsert_waiting_for_an_erasure_of_its_values_cannot_bring_them_back(
     service: IdentityService, driver: AsyncDriver, settings: Settings
 ) -> None:
     first = await service.upsert_profile(ProfileInput("crm", (("phone_number", PHONE),), source_id="C-1"))
-    repo, lagging = pausing(driver, settings, "suppressed")
-    sync = asyncio.create_task(
-        lagging.upsert_profile(ProfileInput("crm", (("phone_number", PHONE),), source_id="lagging-sync"))
-    )
-    await asyncio.wait_for(repo.reached.wait(), WAIT_S)
-    await erase(service, first.profile.id)
-    repo.release.set()
+    async with driver.session(database=settings.neo4j_database) as session:
+        erasure = await session.begin_transaction()  # stands for an erasure holding the phone number's lock
+        await erasure.run(
+            "MATCH (i:Identity {key: 'phone_number', value: '+12125550147'}) SET i.last_seen = i.last_seen"
+        )
+        sync = asyncio.create_task(
+            service.upsert_profile(ProfileInput("crm", (("phone_number", PHONE),), source_id="lagging-sync"))
+        )
+        await wait_until_blocked(driver)
+        await erasure.run(
+            "MATCH (p:Profile {id: $id})-[:HAS_IDENTITY]->(i:Identity) DETACH DELETE p, i "
+            "CREATE (:Suppression {hash: $hash, at: datetime(), request_id: 'race'})",
+            id=first.profile.id,
+            hash=suppression_hash(KEY, IdentityKey("phone_number", "+12125550147")),
+        )
+        await erasure.commit()
 
     # Ordered after the erasure (it commits after it), the lagging sync must be refused.
     with pytest.raises(Suppressed):
@@ -183,13 +169,6 @@ async def wait_until_blocked(driver: AsyncDriver) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.xfail(
-    raises=KeyError,
-    strict=True,
-    reason="bug: write_profiles.cypher MATCHes/MERGEs the profile before it holds its lock; when a concurrent "
-    "erasure deletes it meanwhile, the statement goes on with the deleted node and upsert_profiles fails with a "
-    "KeyError (masked as INTERNAL) instead of NOT_FOUND",
-)
 @pytest.mark.parametrize("mode", ["profile_id", "source_id"])
 async def test_a_write_to_a_profile_deleted_while_it_waited_for_the_lock_is_not_found(
     service: IdentityService, driver: AsyncDriver, settings: Settings, mode: str
@@ -205,7 +184,9 @@ async def test_a_write_to_a_profile_deleted_while_it_waited_for_the_lock_is_not_
             item = ProfileInput("crm", (("phone_number", OTHER_PHONE),), source_id="C-1")
         write = asyncio.create_task(service.upsert_profile(item))
         await wait_until_blocked(driver)
-        await erasure.run("MATCH (p:Profile {id: $id}) DETACH DELETE p", id=pid)
+        await erasure.run(
+            "MATCH (p:Profile {id: $id}) OPTIONAL MATCH (p)-[:HAS_IDENTITY]->(i) DETACH DELETE p, i", id=pid
+        )
         await erasure.commit()
 
     if mode == "profile_id":
@@ -219,13 +200,6 @@ async def test_a_write_to_a_profile_deleted_while_it_waited_for_the_lock_is_not_
     assert await count(driver, orphans) == 0
 
 
-@pytest.mark.xfail(
-    raises=ConstraintError,
-    strict=True,
-    reason="bug: erase_profiles.cypher deletes an identity after checking, without its lock, that nothing holds "
-    "it; a profile that links it meanwhile makes the commit fail with ConstraintValidationFailed, which "
-    "run_transaction does not translate (INTERNAL)",
-)
 async def test_an_erasure_racing_with_a_new_holder_of_its_values_never_fails_with_an_unexpected_error(
     service: IdentityService, driver: AsyncDriver, settings: Settings
 ) -> None:
@@ -252,12 +226,6 @@ async def test_an_erasure_racing_with_a_new_holder_of_its_values_never_fails_wit
     assert await count(driver, orphans) == 0
 
 
-@pytest.mark.xfail(
-    raises=pytest.fail.Exception,
-    strict=True,
-    reason="bug: merge_profiles.cypher MATCHes both profiles and creates nothing when one is gone; the repository "
-    "ignores that (its `created` column) and mergeProfiles answers success for a merge that never happened",
-)
 async def test_a_merge_whose_source_was_erased_meanwhile_is_not_found(
     service: IdentityService, driver: AsyncDriver, settings: Settings
 ) -> None:
