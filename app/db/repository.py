@@ -13,7 +13,6 @@ from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 from app.db import records
 from app.db.queries import query
 from app.db.transactions import Interfered, run_read, run_transaction
-from app.domain.fanout import Holding, IdentityState, LinkWrite, plan_links
 from app.domain.model import (
     Component,
     ErasurePlan,
@@ -117,7 +116,7 @@ class Neo4jRepository:
         snapshot_nodes: int | None = None,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare (the
-        # transaction is retried on the ones that still happen). Two statements write; a third, optional one reads
+        # transaction is retried on the ones that still happen). One statement writes; a second, optional one reads
         # the upserted profiles' customers back inside the same transaction.
         order = sorted(
             range(len(rows)),
@@ -139,15 +138,20 @@ class Neo4jRepository:
                 "source_id": rows[n].source_id,
                 "attributes": records.attribute_properties(rows[n].attributes, now),
                 "nonce": rows[n].nonce,
+                "identities": [
+                    {"key": i.key, "value": i.value, "raw": i.raw, "rule_version": i.rule_version}
+                    for i in rows[n].identities
+                ],
             }
             for n in order
         ]
         identities: dict[IdentityKey, dict[str, Any]] = {}
         for n, row in enumerate(rows):
             for ident, hashed in zip(row.identities, row.suppression_hashes, strict=True):
-                entry = identities.setdefault(
-                    ident.identity,
-                    {
+                key = IdentityKey(ident.key, ident.value)
+                entry = identities.get(key)
+                if entry is None:
+                    entry = identities[key] = {
                         "key": ident.key,
                         "value": ident.value,
                         "rule": str(ident.rule),
@@ -155,39 +159,29 @@ class Neo4jRepository:
                         "blocked": False,
                         "hash": hashed,
                         "rows": [],
-                    },
-                )
-                entry["blocked"] = entry["blocked"] or ident.identity in row.blocked
+                    }
+                entry["blocked"] = entry["blocked"] or key in row.blocked
                 entry["rows"].append(n)
         identity_rows = [identities[k] for k in sorted(identities)]
 
         async def work(tx: AsyncTransaction) -> tuple[list[WriteOutcome | None], Snapshot | None]:
-            written = (await _rows(tx, "write_profiles", rows=profile_rows, identities=identity_rows, now=now))[0]
-            if any(p["gone"] for p in written["profiles"]) or any(i["gone"] for i in written["identities"]):
+            result = await tx.run(
+                query("write_profiles"),
+                rows=profile_rows,
+                identities=identity_rows,
+                limit=max_profiles_per_identity,
+                now=now,
+            )
+            written = await result.single(strict=True)
+            profiles, stored_identities = written["profiles"], written["identities"]
+            if any(p["gone"] for p in profiles) or any(i["gone"] for i in stored_identities):
                 raise Interfered()  # deleted while this waited for its lock: the next try sees the deletion
-            suppressed = frozenset(i["hash"] for i in written["identities"] if i["suppressed"])
+            suppressed = frozenset(i["hash"] for i in stored_identities if i["suppressed"])
             if suppressed:
                 raise SuppressedMeanwhile(suppressed)
             outcomes: list[WriteOutcome | None] = [None] * len(rows)
-            existing: set[tuple[str, IdentityKey]] = set()
-            for p in written["profiles"]:
+            for p in profiles:
                 outcomes[p["index"]] = WriteOutcome(p["profile_id"], bool(p["created"]))
-                existing.update((p["profile_id"], IdentityKey(h["key"], h["value"])) for h in p["held"])
-            states = {
-                IdentityKey(i["key"], i["value"]): IdentityState(i["linking"], i["saturated"], i["blocked"])
-                for i in written["identities"]
-            }
-            holdings = [
-                Holding(outcome.profile_id, ident, row.source)
-                for row, outcome in zip(rows, outcomes, strict=True)
-                if outcome is not None
-                for ident in row.identities
-            ]
-            saturate, links = plan_links(holdings, existing, states, max_profiles_per_identity)
-            if links:
-                await _rows(
-                    tx, "write_links", saturate=_key_params(saturate), links=[_link_row(w) for w in links], now=now
-                )
             snapshot = None
             if snapshot_nodes is not None:
                 stored = sorted({o.profile_id for o in outcomes if o is not None})
@@ -380,20 +374,6 @@ def snapshot_from(row: Mapping[str, Any], max_nodes: int) -> Snapshot:
         for seed in row["seeds"]
     }
     return Snapshot((), components, component_from(row["profiles"], truncated=False))
-
-
-def _link_row(write: LinkWrite) -> dict[str, Any]:
-    h = write.holding
-    return {
-        "profile_id": h.profile_id,
-        "key": h.identity.key,
-        "value": h.identity.value,
-        "raw": h.identity.raw,
-        "source": h.source,
-        "rule_version": h.identity.rule_version,
-        "linking": write.linking,
-        "exists": write.exists,
-    }
 
 
 def component_from(rows: Rows, truncated: bool) -> Component:

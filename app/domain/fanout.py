@@ -2,6 +2,10 @@
 
 An identity held by more profiles than the strategy's limit would join unrelated people (a switchboard number,
 a shared test address); it stops linking: its edges become non-linking observations. Blocked values never link.
+
+Upserts apply this rule inside their one write statement (cypher/write_profiles.cypher), where the link counts are
+read under the identities' locks; `plan_links` is the rule in Python, used to plan re-normalization folds and to
+state the rule in unit tests. The integration tests hold both to the same outcomes.
 """
 
 from __future__ import annotations
