@@ -32,6 +32,7 @@ from app.domain.validation import check_id
 from app.errors import AppError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from app.observability import Metrics
 from app.services import IdentityService
+from app.textcheck import is_unicode_text
 
 logger = logging.getLogger(__name__)
 
@@ -199,13 +200,15 @@ def receipt_json(receipt: model.ErasureReceipt) -> Json:
 
 
 def json_object(body: bytes) -> Json:
-    """The body as a JSON object; INVALID_INPUT otherwise."""
+    """The body as a JSON object of Unicode text; INVALID_INPUT otherwise."""
     try:
         value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8 (UnicodeDecodeError), or nested too deep
         raise InvalidInput("the body must be a JSON object (it is not valid JSON)") from None
     if not isinstance(value, dict):
         raise InvalidInput("the body must be a JSON object")
+    if not is_unicode_text(value):
+        raise InvalidInput("strings must be Unicode text (a \\ud800-\\udfff escape must be one of a pair)")
     return value
 
 

@@ -27,6 +27,11 @@ NEO4J_IMAGE = "neo4j:5.26-community"
 TEST_VAR = REPO_ROOT / "var" / "test"
 MARKER_LABEL = "IdgraphTestDatabase"
 
+# The privacy watch over the whole suite: every log record of the session, and every child process's log file a test
+# registers with privacy.watch_file(), is scanned at the end for phone numbers, email addresses and the raw identity
+# values tests registered with privacy.remember(); any of them fails the session (tests/failure/privacy.py).
+pytest_plugins = ("tests.failure.privacy",)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -1,18 +1,53 @@
-"""The GraphQL endpoint: strawberry's ASGI view with our context (use cases, caller, request id)."""
+"""The GraphQL endpoint: strawberry's ASGI view with our context (use cases, caller, request id), a body decoder that
+refuses what strawberry's would fail on, and transport refusals in the contract's error shape."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection
 
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
+from app.textcheck import is_unicode_text
+
+logger = logging.getLogger(__name__)
 
 
 class GraphQLView(GraphQL[Context, None]):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As strawberry's, but a refusal before execution (bad JSON, wrong content type, a batch) is answered with
+        {"errors": [{"message", "extensions": {"code"}}]} and its HTTP status, not with plain text."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as refusal:
+            response = transport_refusal(refusal, scope.get(REQUEST_ID_KEY, "-"))
+        await response(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The request body (or a query parameter) as JSON. strawberry's only catches JSONDecodeError; this also
+        refuses bytes that are not UTF-8, nesting too deep to decode, a value that is neither an object nor a list (a
+        batch, which strawberry then refuses), and strings that are not Unicode text (lone surrogate escapes)."""
+        try:
+            value = self.decode_json(data)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        if not is_unicode_text(value):
+            raise HTTPException(400, "Strings must be Unicode text (a \\ud800-\\udfff escape must be one of a pair)")
+        return value
+
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
             service=request.state.service,
@@ -20,6 +55,15 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=request.scope.get(REQUEST_ID_KEY, "-"),
             metrics=getattr(request.state, "metrics", None),
         )
+
+
+def transport_refusal(refusal: HTTPException, request_id: str) -> JSONResponse:
+    """strawberry refuses with 400 (the body or the operation), 404 (GET without GraphiQL) or 405 (another method).
+    Its reason goes to the client only: one names the operationName the request sent."""
+    code = "NOT_FOUND" if refusal.status_code == 404 else "INVALID_INPUT"
+    logger.debug("request %s: %s (HTTP %d) before execution", request_id, code, refusal.status_code)
+    body = {"errors": [{"message": refusal.reason, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=refusal.status_code)
 
 
 def graphql_app(*, graphiql: bool, introspection: bool) -> GraphQLView:

@@ -20,6 +20,7 @@ import httpx
 
 from app.auth import ERASE, READ, WRITE, add_token
 from app.config import REPO_ROOT
+from tests.failure import privacy
 
 CHROMIUM = os.environ.get("IDGRAPH_CHROMIUM", "/usr/bin/chromium")
 # What works on a closed network as root: no sandbox, no GPU, and none of Chromium's own calls home.
@@ -103,7 +104,7 @@ def serve(
         IDGRAPH_QUERY_TIMEOUT_S="30",
         **(extra_env or {}),
     )
-    log = var_dir / "serve.log"
+    log = privacy.watch_file(var_dir / "serve.log")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -161,6 +162,7 @@ class Api:
 
     async def upsert(self, inputs: Sequence[Mapping[str, Any]]) -> list[str]:
         """Upsert profiles; returns their ids in input order."""
+        privacy.remember(i["value"] for item in inputs for i in item.get("identities", ()))
         data = await self(
             "mutation Load($inputs: [ProfileInput!]!) { upsertProfiles(inputs: $inputs) { profile { id } } }",
             inputs=list(inputs),

@@ -28,6 +28,7 @@ from app.db.driver import create_driver
 from app.db.schema import migrate
 from tests.conftest import free_port
 from tests.e2e.conftest import START_BOUND_S, child_env
+from tests.failure import privacy
 
 pytestmark = pytest.mark.neo4j
 
@@ -95,7 +96,8 @@ def served(own_server: localserver.LocalServer) -> Iterator[Served]:
     var_dir = own_server.home.parent
     token = auth.add_token(var_dir / "tokens.json", "e2e", list(auth.SCOPES))
     port = free_port()
-    log = var_dir / "serve.log"
+    log = privacy.watch_file(var_dir / "serve.log")
+    privacy.remember(SECRETS)
     command = [sys.executable, "-m", "app.cli", "-v", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -23,6 +23,7 @@ from app.db.queries import migrations
 from app.db.schema import migrate
 from tests.conftest import free_port
 from tests.e2e.conftest import START_BOUND_S, Cli, child_env
+from tests.failure import privacy
 
 pytestmark = pytest.mark.neo4j
 
@@ -49,7 +50,7 @@ class Service:
 def service(own_server: localserver.LocalServer) -> Iterator[Service]:
     var_dir = own_server.home.parent
     port = free_port()
-    log = var_dir / "serve.log"
+    log = privacy.watch_file(var_dir / "serve.log")
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -129,6 +129,7 @@ class _State:
     watch: PrivacyWatch | None = None
     handler: logging.Handler | None = None
     checked = False
+    leaked: str | None = None  # the whole-suite watch's report, when it found something
 
 
 # Levels while the failure suite runs: everything our own code logs (DEBUG), the access log and third parties at INFO,
@@ -216,9 +217,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     watch = stop()
     if watch is None:
         return
-    found = watch.findings()
-    if found:
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line("privacy watch: " + watch.report(), red=True)
+    if watch.findings():
+        _State.leaked = watch.report()
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Runs after pytest_sessionfinish: the findings go into the summary, above the counts."""
+    if _State.leaked:
+        terminalreporter.write_sep("=", "privacy watch: personal data in the logs", red=True)
+        terminalreporter.write_line(_State.leaked, red=True)
