@@ -25,6 +25,7 @@ from app.errors import AppError, InvalidInput, NotFound, Suppressed
 from app.mappings import FieldMapping
 from app.progress import Progress
 from app.services import IdentityService, IngestOutcome
+from app.textcheck import is_unicode_text
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -69,6 +70,13 @@ def read_jsonl(path: Path, cursor: Cursor) -> Iterator[Line]:
                 yield Line(
                     str(path), number, text.rstrip("\r\n"), error=("INVALID_JSON", f"{exc.msg} at column {exc.colno}")
                 )
+                continue
+            except RecursionError:
+                yield Line(str(path), number, text.rstrip("\r\n"), error=("INVALID_JSON", "nested too deeply"))
+                continue
+            if not is_unicode_text(value):
+                error = ("INVALID_ENCODING", "a \\ud800-\\udfff escape that is not one of a pair")
+                yield Line(str(path), number, text.rstrip("\r\n"), error=error)
                 continue
             yield Line(str(path), number, text.rstrip("\r\n"), record=value)
 

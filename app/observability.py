@@ -138,7 +138,7 @@ def graphql_operation_name(body: bytes) -> str:
     """
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nesting too deep
         return "unknown"
     if not isinstance(request, dict):
         return "unknown"  # a batch (list) or junk: strawberry refuses it

@@ -198,6 +198,8 @@ class IdentityService:
 
     async def upsert_profiles(self, items: Sequence[ProfileInput]) -> list[UpsertResult]:
         """Store profiles with their identities and attributes; bad single values are listed, the rest stored."""
+        if not items:
+            return []
         prepared, outcomes, token, snapshot = await self._store(items, snapshot_nodes=self._max_nodes)
         failed = [(n, p) for n, p in enumerate(prepared) if isinstance(p, AppError)]
         if failed:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
@@ -245,15 +253,41 @@ class Schema(strawberry.Schema):
         log_refusals(errors, request_id_of(execution_context.context if execution_context else None))
 
 
+# Parsed and validated documents are cached by their text (a few hundred, least recently used first out): agent
+# desktops and routing flows send the same few documents over and over, and parsing plus validation cost more than
+# the database lookup of a resolve (measured with pyinstrument: docs/benchmarks.md). The depth and alias limits are
+# validation rules; built once here, they stay the same classes from request to request, so cached validations match.
+DOCUMENT_CACHE_SIZE = 256
+
+
+class DocumentCache(ParserCache):
+    """strawberry's ParserCache, except that a document that does not parse is left for strawberry's own parse,
+    which reports the syntax error like any other refusal (an error raised in this hook would bypass ErrorCodes)."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query is not None:
+            with contextlib.suppress(GraphQLError):
+                context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
+
+
+LIMIT_RULES = (
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+
+
 def build_schema(extra_extensions: Sequence[Any] = ()) -> strawberry.Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True),
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),  # before parsing: a parse option
+            lambda: AddValidationRules(list(LIMIT_RULES)),
+            lambda: DocumentCache(maxsize=DOCUMENT_CACHE_SIZE),
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             ErrorCodes,
             *extra_extensions,
         ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -246,12 +247,6 @@ class Fuzz:
         self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
 
-EXPLAIN_SELF_BUG = (
-    "bug: explain(profileA: X, profileB: X) runs shortestPath with the same start and end node; Neo4j refuses "
-    "(DatabaseError), masked as INTERNAL"
-)
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("mode", [Mode.POSITIVE, Mode.NEGATIVE], ids=["valid", "invalid"])
 def test_generated_operations_never_fail_with_a_500_or_an_unexpected_error(http: httpx.Client, mode: Mode) -> None:
@@ -272,13 +267,18 @@ def test_generated_operations_never_fail_with_a_500_or_an_unexpected_error(http:
     print(mode.name, fuzz.outcomes)
 
 
-@pytest.mark.xfail(strict=True, reason=EXPLAIN_SELF_BUG)
 def test_explaining_a_profile_with_itself_says_connected_without_steps(http: httpx.Client) -> None:
     pid = seed(http, (("crm", "explain-self", [("account_id", "ACCT-EXPLAIN")]),), merge=False)[0]
     query = "query($a: ID!) { explain(profileA: $a, profileB: $a) { connected steps { via } } }"
     codes, data = _call(http, query, {"a": pid})
     assert codes == [], codes
     assert data["explain"] == {"connected": True, "steps": []}
+
+
+def test_an_empty_batch_of_profiles_is_not_an_internal_error(http: httpx.Client) -> None:
+    codes, data = _call(http, "mutation { upsertProfiles(inputs: []) { created } }", {})
+    if not codes:
+        assert data == {"upsertProfiles": []}
 
 
 # -- injection in every string argument ------------------------------------------------------------------------------
@@ -396,13 +396,6 @@ async def test_the_schema_survives_the_injection_attempts(driver: AsyncDriver, s
 
 # -- malformed and oversized requests --------------------------------------------------------------------------------
 
-NESTED_JSON_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: GraphQLView (app/graphql/view.py) inherits strawberry's decode_json/parse_json, which catch only "
-    "JSONDecodeError: a body that is deeply nested JSON (RecursionError), not UTF-8 (UnicodeDecodeError) or not a "
-    "JSON object (AttributeError on data.get) is answered with HTTP 500",
-)
-
 MALFORMED = [
     pytest.param(b"\x00\x01\x02\xff" * 64, "application/json", id="binary-junk"),
     pytest.param(b'{"query": ', "application/json", id="truncated-json"),
@@ -414,15 +407,14 @@ MALFORMED = [
     pytest.param(b'[{"query": "{ strategy { name } }"}]', "application/json", id="batch"),
     pytest.param(b'{"query": 5}', "application/json", id="query-not-a-string"),
     pytest.param(b'{"query": "{ strategy { name } }", "variables": "x"}', "application/json", id="variables-string"),
-    pytest.param(b'"{ strategy { name } }"', "application/json", id="json-string", marks=NESTED_JSON_BUG),
-    pytest.param(b"null", "application/json", id="json-null", marks=NESTED_JSON_BUG),
-    pytest.param(b"42", "application/json", id="json-number", marks=NESTED_JSON_BUG),
-    pytest.param(b'{"query": "\xff\xfe"}', "application/json", id="invalid-utf8", marks=NESTED_JSON_BUG),
+    pytest.param(b'"{ strategy { name } }"', "application/json", id="json-string"),
+    pytest.param(b"null", "application/json", id="json-null"),
+    pytest.param(b"42", "application/json", id="json-number"),
+    pytest.param(b'{"query": "\xff\xfe"}', "application/json", id="invalid-utf8"),
     pytest.param(
         b'{"query": "{ strategy { name } }", "variables": {"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}",
         "application/json",
         id="deeply-nested-json",
-        marks=NESTED_JSON_BUG,
     ),
 ]
 
@@ -435,11 +427,6 @@ def test_malformed_bodies_are_refused_with_a_4xx_never_a_500(served: Served, bod
     assert 400 <= response.status_code < 500, response.status_code
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap: strawberry's transport refusals (bad JSON, wrong content type, batch) are plain text without the "
-    "contract's error shape; GraphQLView.__call__ could answer them as {errors: [{extensions: {code: INVALID_INPUT}}]}",
-)
 def test_transport_refusals_carry_the_contracts_error_shape(served: Served) -> None:
     with served.client() as client:
         response = client.post("/graphql", content=b"{", headers={"content-type": "application/json"})
@@ -484,15 +471,6 @@ def test_oversized_bodies_are_refused_with_413_whether_or_not_they_declare_a_len
     assert status_line.split()[1] in (b"400", b"413"), status_line
 
 
-LONE_SURROGATE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: a JSON string escape of a lone surrogate (\\ud800) is valid JSON and reaches the Neo4j driver, "
-    "whose UTF-8 encoding fails (UnicodeEncodeError, masked as INTERNAL); strings should be refused as "
-    "INVALID_INPUT at the boundary (e.g. in GraphQLView.decode_json)",
-)
-
-
-@LONE_SURROGATE_BUG
 @pytest.mark.parametrize("where", ["sourceId", "identity", "attribute"])
 def test_strings_that_are_not_unicode_text_are_refused_as_invalid_input(http: httpx.Client, where: str) -> None:
     value = '"a\\ud800b"'
@@ -509,7 +487,6 @@ def test_strings_that_are_not_unicode_text_are_refused_as_invalid_input(http: ht
 
 
 @pytest.mark.timeout(120)
-@NESTED_JSON_BUG
 def test_random_bytes_are_refused_with_a_4xx_never_a_500(served: Served) -> None:
     with served.client() as client:
 
@@ -536,20 +513,11 @@ REST = "/api/v2/customer-data-platform/identities"
             f"{REST}/resolve",
             b'{"identities": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
             id="resolve-deeply-nested-json",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: app/rest.py json_object catches ValueError but not the RecursionError json.loads "
-                "raises on deeply nested JSON: HTTP 500",
-            ),
         ),
         pytest.param(
             REST,
             b'{"source": "crm", "source_id": "rest-lone", "identities": [{"key": "account_id", "value": "a\\ud800b"}]}',
             id="push-lone-surrogate",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: a lone surrogate escape reaches the Neo4j driver (UnicodeEncodeError): HTTP 500",
-            ),
         ),
         pytest.param(
             REST,
@@ -561,3 +529,98 @@ REST = "/api/v2/customer-data-platform/identities"
 def test_rest_bodies_are_refused_with_a_4xx_never_a_500(http: httpx.Client, path: str, body: bytes) -> None:
     response = http.post(path, content=body, headers={"content-type": "application/json"})
     assert response.status_code < 500, response.text[:300]
+
+
+@pytest.mark.parametrize(("body", "content_type"), MALFORMED)
+def test_every_malformed_body_is_refused_in_the_contracts_error_shape(
+    served: Served, body: bytes, content_type: str
+) -> None:
+    with served.client() as client:
+        response = client.post("/graphql", content=body, headers={"content-type": content_type})
+    assert response.status_code == 400, response.text[:300]
+    assert error_codes(response.json()) == ["INVALID_INPUT"], response.text[:300]
+
+
+# Bodies whose strings are not all Unicode text, in every place a string can be; and one whose surrogates pair up.
+UPSERT_ONE = "mutation($input: ProfileInput!) { upsertProfile(input: $input) { profile { attributes } } }"
+NOT_TEXT = [
+    pytest.param('{"query": "{ strategy { name } }", "variables": {"\\udc00": 1}}', id="variable-name-low-surrogate"),
+    pytest.param(
+        '{"query": ' + json.dumps(UPSERT_ONE) + ', "variables": {"input": {"source": "crm", '
+        '"sourceId": "lone-key", "identities": [], "attributes": {"a\\ud800": "x"}}}}',
+        id="attribute-name",
+    ),
+    pytest.param('{"query": "{ strategy { name } } # \\ud800"}', id="in-the-document"),
+    pytest.param('{"query": "query Q { strategy { name } }", "operationName": "Q\\udbff"}', id="operation-name"),
+    pytest.param('{"query": "{ strategy { name } }", "variables": {"x": "\\udc00\\ud800"}}', id="pair-reversed"),
+    pytest.param('{"query": "{ strategy { name } }", "extensions": {"x": ["\\ud800"]}}', id="extensions"),
+]
+
+
+@pytest.mark.parametrize("body", NOT_TEXT)
+def test_lone_surrogates_anywhere_in_the_body_are_refused_as_invalid_input(http: httpx.Client, body: str) -> None:
+    response = http.post("/graphql", content=body.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert error_codes(response.json()) == ["INVALID_INPUT"], response.text[:300]
+
+
+def test_surrogates_encoded_as_utf8_bytes_are_refused_as_invalid_input(http: httpx.Client) -> None:
+    """json.loads decodes bytes with surrogatepass: ED A0 80 (a surrogate in UTF-8 form) becomes a lone surrogate."""
+    body = b'{"query": "{ strategy { name } }", "variables": {"x": "a\xed\xa0\x80b"}}'
+    response = http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert error_codes(response.json()) == ["INVALID_INPUT"]
+
+
+def test_a_surrogate_pair_escape_is_text_and_is_stored_as_its_character(http: httpx.Client) -> None:
+    body = (
+        '{"query": ' + json.dumps(UPSERT_ONE) + ', "variables": {"input": {"source": "crm", '
+        '"sourceId": "pair-1", "identities": [], "attributes": {"mood": "\\ud83d\\ude00"}}}}'
+    )
+    response = http.post("/graphql", content=body.encode(), headers={"content-type": "application/json"})
+    assert check(response) == [], response.text[:300]
+    assert response.json()["data"]["upsertProfile"]["profile"]["attributes"] == {"mood": "\U0001f600"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"\xff\xfe{", id="invalid-utf8"),
+        pytest.param(b'"identities"', id="json-string"),
+        pytest.param(b'{"identities": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", id="deeply-nested-json"),
+        pytest.param(b'{"identities": [{"key": "account_id", "value": "a\\udc00"}]}', id="lone-surrogate-value"),
+        pytest.param(b'{"identities": [{"key\\ud800": "account_id", "value": "a"}]}', id="lone-surrogate-name"),
+        pytest.param(b'{"identities": [{"key": "account_id", "value": "a\xed\xb0\x80"}]}', id="surrogate-as-utf8"),
+    ],
+)
+def test_rest_bodies_that_are_not_json_objects_of_text_are_refused_as_invalid_input(
+    http: httpx.Client, body: bytes
+) -> None:
+    response = http.post(f"{REST}/resolve", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text[:300]
+    assert error_codes(response.json()) == ["INVALID_INPUT"]
+
+
+def _access_line(served: Served, request_id: str, wait_s: float = 5.0) -> str | None:
+    """The access-log line of a request, written after its response (so it may lag behind it a little)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for line in served.log.read_text(errors="replace").splitlines():
+            if "idgraph.access" in line and f"request_id={request_id}" in line:
+                return line
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+
+
+def test_a_deeply_nested_body_still_gets_its_access_log_line(served: Served) -> None:
+    body = b'{"query": "{ strategy { name } }", "variables": {"x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}}"
+    request_id = "nested-json-access-log"
+    with served.client() as client:
+        response = client.post(
+            "/graphql", content=body, headers={"content-type": "application/json", "x-request-id": request_id}
+        )
+    assert response.status_code == 400
+    line = _access_line(served, request_id)
+    assert line is not None, "no access-log line for the request"
+    assert "outcome=INVALID_INPUT" in line

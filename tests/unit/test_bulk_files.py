@@ -51,6 +51,21 @@ def test_json_lines_are_numbered_from_one_and_blank_lines_are_not_records(tmp_pa
     assert cursor.bytes == path.stat().st_size
 
 
+def test_json_lines_nested_too_deeply_or_with_lone_surrogates_are_refused_not_raised(tmp_path: Path) -> None:
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(
+        b'{"source": "crm", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+        b'{"source": "crm", "source_id": "a\\ud800b"}\n'
+        b'{"source": "crm", "source_id": "\\ud83d\\ude00"}\n'  # a surrogate pair is one character: fine
+    )
+    lines = list(read_jsonl(path, Cursor()))
+    assert [(line.number, line.error[0] if line.error else None) for line in lines] == [
+        (1, "INVALID_JSON"),
+        (2, "INVALID_ENCODING"),
+        (3, None),
+    ]
+
+
 def test_csv_records_are_numbered_by_the_line_they_start_on(tmp_path: Path) -> None:
     path = tmp_path / "contacts.csv"
     path.write_text(
