@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -133,17 +134,22 @@ def apply_rule(rule: Normalization, raw: str, default_region: str) -> str:
         raise RuleRefused(RejectionReason.EMPTY, "nothing left after trimming whitespace")
     if len(trimmed) > MAX_VALUE_LENGTH:
         raise RuleRefused(RejectionReason.TOO_LONG, f"longer than {MAX_VALUE_LENGTH} characters")
-    apply = _RULES[rule]
-    value = apply(trimmed, default_region)
+    value = _RULES[rule](trimmed, default_region)
     # Keys must be fixed points: the stored value, normalized again (by `renormalize`, or when a
     # client sends it back), has to name the same node. A value whose key would drift is refused.
-    try:
-        stable = apply(value, default_region) == value
-    except RuleRefused:
-        stable = False
-    if not stable:
+    if not _is_fixed_point(rule, value, default_region):
         raise RuleRefused(_UNSTABLE_REASON[rule], "no stable normalized form")
     return value
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _is_fixed_point(rule: Normalization, value: str, default_region: str) -> bool:
+    """Whether `value` normalizes to itself. Cached: a bulk load meets the same person's number again and again, and
+    parsing a phone number is the dearest step of normalization."""
+    try:
+        return _RULES[rule](value, default_region) == value
+    except RuleRefused:
+        return False
 
 
 def normalize(strategy: Strategy, key: str, raw: str) -> NormalizedIdentity | Rejection:
