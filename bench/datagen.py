@@ -96,3 +96,15 @@ def records(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
                 "attributes": attributes,
             }
             made += 1
+
+
+def sharing(count: int, value: str, key: str = "phone_number", tag: str = "hub") -> Iterator[dict[str, Any]]:
+    """`count` records that all carry one identity value (a switchboard, a shared test address), each besides it
+    an email address of its own: the identity is held by `count` profiles."""
+    for n in range(count):
+        yield {
+            "source": "ivr",
+            "source_id": f"{tag}-{n}",
+            "identities": [{"key": key, "value": value}, {"key": "email_address", "value": f"{tag}.{n}@example.net"}],
+            "attributes": {},
+        }

@@ -1,128 +1,406 @@
-"""Resolve through GraphQL over HTTP on loopback, beside the bare Cypher index lookup it wraps.
+"""Resolve through GraphQL over HTTP on loopback at two graph sizes, beside its baselines; throughput; memory.
 
-    .venv/bin/python -m bench.http_latency --profiles 20000 --rounds 1000
+    .venv/bin/python -m bench.http_latency                       # 10,000 and 1,000,000 profiles (about 10 minutes)
+    .venv/bin/python -m bench.http_latency --profiles 10000 --large 50000 --rounds 500 --seconds 5   # quick check
 
-Loads generated profiles into a scratch Neo4j, starts a real `idgraph serve` process against it, then times,
-interleaved round-robin: the bare index lookup of one identity over Bolt from this process, and the GraphQL
-`resolve` of the same identity over HTTP (keep-alive client, one request at a time).
+Two scratch Neo4j servers run side by side: one holds --profiles generated profiles, the other --large (the same
+generator and seed: the small graph is the first records of the large one). Both are loaded by the same bulk
+loader (bench/bulkload.py) after the app's migrations, so they differ only in size; the loader is first checked
+against the service's own ingest path, and each graph is checked by resolving a loaded profile through the service.
+Two servers rather than one graph grown from small to large: both sizes are then sampled interleaved, round-robin,
+in the same minutes, so the noise of a shared machine falls on both alike and their ratio means something (a grown
+graph would measure the two sizes minutes apart). A real `idgraph serve` child process runs against each.
+
+1. Latency: --rounds interleaved rounds of, on each graph, the bare Cypher index lookup of one identity from this
+   process and the GraphQL resolve of the same phone number over HTTP (a keep-alive client, one request at a
+   time); on the large graph also the bare Bolt round trip (RETURN 1), which does not depend on the graph.
+2. Writes: --write-rounds upsertProfile mutations over HTTP (a new record with a phone number of the large graph),
+   interleaved with the index lookup.
+3. Throughput on the large graph: 1, 8 and 32 concurrent clients (--clients), each with a keep-alive connection
+   of its own, for --seconds each: resolves/s, latency percentiles, errors. The clients run in this process, on
+   the same cores as the service and Neo4j.
+4. Memory: the RSS of the large graph's `idgraph serve` process (VmRSS sampled during the throughput runs, VmHWM),
+   the Neo4j heap in use (JMX memory bean) and the RSS of the Neo4j JVM.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import contextlib
+import itertools
 import random
-import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
+from neo4j import AsyncDriver
 
-from app.auth import add_token
-from app.config import REPO_ROOT, Settings
+from app.config import Settings
 from app.db.driver import create_driver
 from app.db.repository import Neo4jRepository
 from app.db.schema import migrate
+from app.domain.model import IdentityKey
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
-from bench.engine_latency import load
-from bench.harness import free_port, interleaved, scratch_database, table, write_section
+from bench import bulkload
+from bench.datagen import records
+from bench.harness import (
+    Served,
+    Stats,
+    Target,
+    command_line,
+    graphql_resolve,
+    idgraph_serve,
+    interleaved,
+    neo4j_heap_mb,
+    neo4j_pid,
+    process_memory_mb,
+    record_targets,
+    scratch_database,
+    table,
+    write_section,
+)
 
-RESOLVE = """query($key: String!, $value: String!) {
-  resolve(identities: [{key: $key, value: $value}]) { status customer { id skills profiles { id } } }
+UPSERT = """mutation($source: String!, $sourceId: String!, $phone: String!) {
+  upsertProfile(input: {source: $source, sourceId: $sourceId, identities: [{key: "phone_number", value: $phone}]}) {
+    created customer { id }
+  }
 }"""
 
+LARGE_PAGECACHE_MB = 3072  # the store of 1M generated profiles is about ... MiB: all of it stays in memory
 
-async def run(uri: str, profiles: int, rounds: int) -> str:
+INDEX_LOOKUP = "MATCH (i:Identity {key: $key, value: $value}) RETURN i.value AS value"
+
+
+def size_label(n: int) -> str:
+    """10000 -> 10k, 1000000 -> 1M, 50000 -> 50k."""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1000 and n % 100 == 0:
+        return f"{n / 1000:g}k"
+    return f"{n:,}"
+
+
+@dataclass
+class Graph:
+    """One scratch server: its size, driver, service (for the load's sanity check) and lookup keys."""
+
+    size: int
+    uri: str
+    driver: AsyncDriver
+    service: IdentityService
+    load_seconds: float = 0.0
+    keys: list[IdentityKey] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return size_label(self.size)
+
+
+@contextlib.asynccontextmanager
+async def graph(uri: str, size: int, *, shape_check: bool = False) -> AsyncIterator[Graph]:
     settings = replace(Settings.from_env({}), neo4j_uri=uri)
     driver = create_driver(settings)
-    await migrate(driver, settings.neo4j_database)
-    service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key")
-    print(f"loading {profiles:,} generated profiles...", flush=True)
-    rate, phones = await load(service, profiles)
+    try:
+        await migrate(driver, settings.neo4j_database)
+        service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key")
+        if shape_check:
+            print("checking the bulk loader against the service's ingest path...", flush=True)
+            await bulkload.check_shape(driver, service)
+        print(f"bulk-loading {size:,} generated profiles...", flush=True)
+        loaded = await bulkload.load(driver, records(size), service.strategy)
+        await bulkload.check_resolves(service, loaded)
+        print(f"  {loaded.profiles:,} profiles in {loaded.seconds:.0f} s ({loaded.rate:,.0f}/s)", flush=True)
+        yield Graph(size, uri, driver, service, loaded.seconds, [k.identity for k in loaded.known])
+    finally:
+        await driver.close()
+
+
+def lookup_calls(
+    g: Graph, served: Served, http: httpx.AsyncClient, count: int, *, bolt_baseline: bool
+) -> dict[str, Callable[[int], Awaitable[object]]]:
+    """The calls timed on one graph; the Bolt round trip does not depend on the graph, so it is timed on one."""
     rng = random.Random(5)
-    keys = [phones[rng.randrange(len(phones))] for _ in range(rounds + 200)]
-    with tempfile.TemporaryDirectory() as var:
-        token = add_token(Path(var) / "tokens.json", "bench", ["identity:read"])
-        port = free_port()
-        env = {**os.environ, "NEO4J_URI": uri, "IDGRAPH_VAR_DIR": var}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as http:
-                for _ in range(120):
-                    try:
-                        if (await http.get("/readyz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.5)
-                headers = {"authorization": f"Bearer {token}"}
+    keys = [g.keys[rng.randrange(len(g.keys))] for _ in range(count)]
 
-                async def index_lookup(n: int) -> object:
-                    return await driver.execute_query(
-                        "MATCH (i:Identity {key: $key, value: $value}) RETURN i.value AS value",
-                        key=keys[n].key,
-                        value=keys[n].value,
-                        routing_="r",
-                    )
+    async def bolt(n: int) -> object:
+        return await g.driver.execute_query("RETURN 1", routing_="r")
 
-                async def graphql_resolve(n: int) -> object:
-                    variables = {"key": keys[n].key, "value": keys[n].value}
-                    response = await http.post(
-                        "/graphql", json={"query": RESOLVE, "variables": variables}, headers=headers
-                    )
-                    body = response.json()
-                    if response.status_code != 200 or body.get("errors"):
-                        raise RuntimeError(f"resolve failed: HTTP {response.status_code}")
-                    return body
+    async def index_lookup(n: int) -> object:
+        return await g.driver.execute_query(INDEX_LOOKUP, key=keys[n].key, value=keys[n].value, routing_="r")
 
-                print(f"timing {rounds:,} rounds of each call, interleaved...", flush=True)
+    async def resolve(n: int) -> object:
+        return await graphql_resolve(http, served, keys[n].key, keys[n].value)
+
+    return {
+        **({f"{g.label}: Bolt round trip (RETURN 1)": bolt} if bolt_baseline else {}),
+        f"{g.label}: bare index lookup (Bolt, Cypher)": index_lookup,
+        f"{g.label}: GraphQL resolve over HTTP": resolve,
+    }
+
+
+@dataclass(frozen=True)
+class Level:
+    clients: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    first_error: str
+    peak_rss_mb: float  # highest VmRSS of the service sampled during the run
+    peak_heap_mb: dict[str, float]  # Neo4j heap (used, committed, max) when the highest use was sampled
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+
+async def throughput(g: Graph, served: Served, clients: int, seconds: float) -> Level:
+    """`clients` concurrent clients resolving random known phone numbers for `seconds`."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    peak_rss = 0.0
+    rng = random.Random(clients)
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30.0) as http:
+            while time.perf_counter() < stop:
+                key = g.keys[rng.randrange(len(g.keys))]
                 started = time.perf_counter()
-                stats = await interleaved(
-                    {"bare index lookup (Bolt, Cypher)": index_lookup, "GraphQL resolve over HTTP": graphql_resolve},
-                    rounds,
-                )
-                elapsed = time.perf_counter() - started
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    await driver.close()
-    base = stats["bare index lookup (Bolt, Cypher)"].median_ms
+                try:
+                    await graphql_resolve(http, served, key.key, key.value)
+                except (httpx.HTTPError, RuntimeError, ValueError) as error:
+                    errors.append(f"{type(error).__name__}: {error}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+    peak_heap: dict[str, float] = {}
+
+    async def sample_memory() -> None:
+        nonlocal peak_rss, peak_heap
+        for tick in itertools.count():
+            peak_rss = max(peak_rss, process_memory_mb(served.pid).get("VmRSS", 0.0))
+            if tick % 5 == 0:
+                heap = await neo4j_heap_mb(g.driver)
+                if heap.get("used", 0.0) > peak_heap.get("used", 0.0):
+                    peak_heap = heap
+            await asyncio.sleep(0.2)
+
+    sampler = asyncio.create_task(sample_memory())
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    sampler.cancel()
+    return Level(clients, elapsed, latencies, len(errors), errors[0] if errors else "", peak_rss, peak_heap)
+
+
+def ms_row(s: Stats, base: float) -> list[str]:
+    return [*s.cells(), f"{s.median_ms / base:.2f}x"]
+
+
+async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
+    async with (
+        graph(large_uri, args.large, shape_check=True) as large,
+        graph(small_uri, args.profiles) as small,
+        idgraph_serve(small.uri) as served_small,
+        idgraph_serve(large.uri, scopes=("identity:read", "identity:write")) as served_large,
+        httpx.AsyncClient(base_url=served_small.base_url, timeout=30.0) as http_small,
+        httpx.AsyncClient(base_url=served_large.base_url, timeout=30.0) as http_large,
+    ):
+        rss_idle = process_memory_mb(served_large.pid).get("VmRSS", 0.0)
+        count = args.rounds + args.warmup
+        calls = {
+            **lookup_calls(small, served_small, http_small, count, bolt_baseline=False),
+            **lookup_calls(large, served_large, http_large, count, bolt_baseline=True),
+        }
+        print(f"timing {args.rounds:,} rounds of {len(calls)} calls, interleaved...", flush=True)
+        started = time.perf_counter()
+        stats = await interleaved(calls, args.rounds, warmup=args.warmup)
+        latency_s = time.perf_counter() - started
+
+        rng = random.Random(9)
+        phones = [large.keys[rng.randrange(len(large.keys))] for _ in range(args.write_rounds + args.warmup)]
+        run_id = uuid.uuid4().hex[:8]
+
+        async def upsert(n: int) -> object:
+            response = await http_large.post(
+                "/graphql",
+                json={
+                    "query": UPSERT,
+                    "variables": {"source": "ivr", "sourceId": f"bench-{run_id}-{n}", "phone": phones[n].value},
+                },
+                headers=served_large.headers,
+            )
+            body: dict[str, Any] = response.json()
+            if response.status_code != 200 or body.get("errors"):
+                raise RuntimeError(f"upsertProfile failed: HTTP {response.status_code}")
+            return body
+
+        writes: dict[str, Stats] = {}
+        if args.write_rounds:
+            print(f"timing {args.write_rounds:,} upsertProfile calls over HTTP, interleaved...", flush=True)
+            lookup = calls[f"{large.label}: bare index lookup (Bolt, Cypher)"]
+            writes = await interleaved(
+                {f"{large.label}: bare index lookup (Bolt, Cypher)": lookup, "upsertProfile over HTTP": upsert},
+                args.write_rounds,
+                warmup=min(args.warmup, 50),
+            )
+
+        levels: list[Level] = []
+        for clients in args.clients:
+            print(f"{clients} concurrent client(s) for {args.seconds:g} s...", flush=True)
+            levels.append(await throughput(large, served_large, clients, args.seconds))
+        service_memory = process_memory_mb(served_large.pid)
+        jvm = neo4j_pid(large.uri)
+        jvm_memory = process_memory_mb(jvm) if jvm is not None else {}
+        small_load, large_load = small.load_seconds, large.load_seconds
+
+    s, g = size_label(args.profiles), size_label(args.large)
+    base = {label: stats[f"{label}: bare index lookup (Bolt, Cypher)"].median_ms for label in (s, g)}
+    resolve = {label: stats[f"{label}: GraphQL resolve over HTTP"] for label in (s, g)}
     rows = [
-        [s.name, f"{s.median_ms:.2f}", f"{s.p95_ms:.2f}", f"{s.p99_ms:.2f}", f"{s.median_ms / base:.2f}x"]
-        for s in stats.values()
+        [name.split(": ")[0], name.split(": ")[1], *ms_row(st, base[name.split(": ")[0]])] for name, st in stats.items()
     ]
-    return (
-        f"{profiles:,} generated profiles (loaded at {rate:,.0f}/s); {rounds:,} samples of each call, interleaved, "
-        f"{elapsed:.0f} s in all; a real `idgraph serve` process, one request at a time.\n\n"
-        + table(rows, ["call", "median ms", "p95 ms", "p99 ms", "median / index lookup"])
-    )
+    growth = resolve[g].median_ms / resolve[s].median_ms
+    over_index = {label: resolve[label].median_ms / base[label] for label in (s, g)}
+    body = [
+        f"{args.profiles:,} and {args.large:,} generated profiles, each in a scratch Neo4j of its own, bulk-loaded "
+        f"(bench/bulkload.py: {size_label(args.profiles)} in {small_load:.0f} s, {size_label(args.large)} in "
+        f"{large_load:.0f} s); a real `idgraph serve` process in front of each. {args.rounds:,} samples of each call, "
+        f"interleaved round-robin across both graphs ({latency_s:.0f} s in all), one request at a time.",
+        "",
+        "### Latency",
+        "",
+        table(rows, ["graph", "call", "median ms", "p95 ms", "p99 ms", "median / index lookup (same graph)"]),
+        "",
+        f"- GraphQL resolve / bare index lookup, median: **{over_index[s]:.2f}x** at {s}, **{over_index[g]:.2f}x** at "
+        f"{g} (target: at most 2x).",
+        f"- GraphQL resolve at {g} / at {s}: median **{growth:.2f}x**, p95 "
+        f"{resolve[g].p95_ms / resolve[s].p95_ms:.2f}x, p99 {resolve[g].p99_ms / resolve[s].p99_ms:.2f}x "
+        "(target: median at most 1.3x).",
+    ]
+    if writes:
+        w_base = writes[f"{g}: bare index lookup (Bolt, Cypher)"].median_ms
+        body += [
+            "",
+            f"### Writes at {g}",
+            "",
+            f"{args.write_rounds:,} `upsertProfile` mutations over HTTP (each a new IVR record holding a phone number "
+            "of the graph, so it joins an existing customer), interleaved with the index lookup.",
+            "",
+            table(
+                [[st.name, *ms_row(st, w_base)] for st in writes.values()],
+                ["call", "median ms", "p95 ms", "p99 ms", "median / index lookup"],
+            ),
+        ]
+    body += [
+        "",
+        f"### Throughput at {g}",
+        "",
+        f"Concurrent clients resolving random known phone numbers for {args.seconds:g} s each, each client with a "
+        "keep-alive connection of its own; the clients run in the benchmark's process, on the same 2 cores as the "
+        "service and Neo4j.",
+        "",
+        table(
+            [
+                [
+                    str(lv.clients),
+                    f"{len(lv.latencies):,}",
+                    f"{lv.rate:,.0f}",
+                    *(Stats.of("", lv.latencies).cells() if lv.latencies else ["-", "-", "-"]),
+                    str(lv.errors),
+                ]
+                for lv in levels
+            ],
+            ["clients", "resolves", "resolves/s", "median ms", "p95 ms", "p99 ms", "errors"],
+        ),
+    ]
+    errors = sum(lv.errors for lv in levels)
+    if errors:
+        body += ["", "First error: `" + next(lv.first_error for lv in levels if lv.errors) + "`"]
+    body += [
+        "",
+        "### Memory",
+        "",
+        table(
+            [
+                ["`idgraph serve`, RSS before the throughput runs", f"{rss_idle:,.0f}"],
+                *(
+                    [f"`idgraph serve`, highest RSS sampled with {lv.clients} client(s)", f"{lv.peak_rss_mb:,.0f}"]
+                    for lv in levels
+                ),
+                ["`idgraph serve`, peak RSS of the process (VmHWM)", f"{service_memory.get('VmHWM', 0):,.0f}"],
+                *(
+                    [
+                        f"Neo4j heap, highest use sampled with {lv.clients} client(s): used / committed / max (JMX)",
+                        " / ".join(f"{lv.peak_heap_mb.get(k, 0):,.0f}" for k in ("used", "committed", "max")),
+                    ]
+                    for lv in levels
+                    if lv.peak_heap_mb
+                ),
+                [
+                    "Neo4j JVM, RSS / peak RSS (VmHWM)",
+                    f"{jvm_memory.get('VmRSS', 0):,.0f} / {jvm_memory.get('VmHWM', 0):,.0f}",
+                ],
+            ],
+            ["process", "MiB"],
+        ),
+    ]
+    targets = [
+        *(
+            Target(
+                f"GraphQL resolve / index lookup, median, {label}",
+                "<= 2x",
+                f"{over_index[label]:.2f}x",
+                over_index[label] <= 2,
+            )
+            for label in (s, g)
+        ),
+        Target(f"resolve at {g} / resolve at {s}, median", "<= 1.3x", f"{growth:.2f}x", growth <= 1.3),
+        Target(
+            f"errors with {'/'.join(str(c) for c in args.clients)} concurrent clients at {g}",
+            "0",
+            "/".join(str(lv.errors) for lv in levels),
+            errors == 0,
+        ),
+    ]
+    return "\n".join(body), targets
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=1000)
+    parser.add_argument("--profiles", type=int, default=10_000, help="profiles of the small graph (10000)")
+    parser.add_argument("--large", type=int, default=1_000_000, help="profiles of the large graph (1000000)")
+    parser.add_argument("--rounds", type=int, default=10_000, help="timed samples of each call (10000)")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed rounds first (200)")
+    parser.add_argument("--write-rounds", type=int, default=500, help="timed upsertProfile calls, 0 for none (500)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32], help="concurrency levels (1 8 32)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency level (10)")
     args = parser.parse_args()
-    with scratch_database("http-latency") as uri:
-        body = asyncio.run(run(uri, args.profiles, args.rounds))
+    # Batches of 5,000 profiles need more transaction memory than neo4j-local's default. BENCH_NEO4J_URI is not
+    # used: this needs two servers.
+    with (
+        scratch_database("http-small", heap="1g", pagecache_mb=256, reuse_given=False) as small_uri,
+        scratch_database(
+            "http-large",
+            heap="2g",
+            pagecache_mb=LARGE_PAGECACHE_MB,
+            tx_memory_mb=1024,
+            tx_timeout_s=600,
+            reuse_given=False,
+        ) as large_uri,
+    ):
+        body, targets = asyncio.run(run(small_uri, large_uri, args))
     print(body)
+    command = command_line("bench.http_latency", args)
     write_section(
-        "http-latency",
-        "Resolve through GraphQL over HTTP",
-        f".venv/bin/python -m bench.http_latency --profiles {args.profiles} --rounds {args.rounds}",
-        body,
+        "http-latency", "Resolve through GraphQL over HTTP: two graph sizes, writes, throughput, memory", command, body
     )
+    record_targets("http-latency", command, targets)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from app.config import REPO_ROOT
 from bench.datagen import records
-from bench.harness import scratch_database, table, write_section
-
-WORK = REPO_ROOT / "var" / "bench"
+from bench.harness import WORK, Target, child_env, record_targets, scratch_database, table, write_section
 
 BASELINE: LiteralString = """
 UNWIND $rows AS row
@@ -68,12 +66,6 @@ def generate(path: Path, count: int, seed: int = 7) -> int:
         for record in records(count, seed=seed):
             out.write(json.dumps(record) + "\n")
     return path.stat().st_size
-
-
-def child_env(uri: str, var_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "IDGRAPH_"))}
-    env.update(NEO4J_URI=uri, IDGRAPH_VAR_DIR=str(var_dir), IDGRAPH_ERASURE_KEY="bench-erasure-key")
-    return env
 
 
 def run_ingest(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
@@ -236,6 +228,14 @@ def main() -> None:
     if (args.batch_size, args.workers) != (1000, 2):
         command += f" --batch-size {args.batch_size} --workers {args.workers}"
     write_section("ingest", "Bulk ingestion throughput", command, body)
+    record_targets(
+        "ingest",
+        command,
+        [
+            Target("`idgraph ingest` records/s", ">= 10,000", f"{ingest.rate:,.0f}", ingest.rate >= 10_000),
+            Target("`idgraph ingest` / raw `UNWIND ... CREATE`", ">= 0.5x", f"{ratio:.2f}x", ratio >= 0.5),
+        ],
+    )
 
 
 if __name__ == "__main__":
