@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import cast
@@ -106,6 +107,23 @@ class IdentityLink:
         )
 
 
+@dataclass(frozen=True)
+class CustomerIndex:
+    """A customer's stored identities by key, and its links by profile id: built once per customer."""
+
+    stored: dict[model.IdentityKey, model.StoredIdentity]
+    links: dict[str, list[model.IdentityLink]]
+
+    @classmethod
+    def of(cls, customer: model.Customer | None) -> CustomerIndex:
+        if customer is None:
+            return cls({}, {})
+        links: dict[str, list[model.IdentityLink]] = {}
+        for link in customer.links:
+            links.setdefault(link.profile_id, []).append(link)
+        return cls({i.identity: i for i in customer.identities}, links)
+
+
 @strawberry.type
 class Profile:
     id: strawberry.ID
@@ -118,9 +136,15 @@ class Profile:
     links: list[IdentityLink]
 
     @classmethod
-    def of(cls, profile: model.Profile, customer: model.Customer | None = None) -> Profile:
-        stored = {i.identity: i for i in customer.identities} if customer else {}
-        links = [IdentityLink.of(link) for link in customer.links if link.profile_id == profile.id] if customer else []
+    def of(
+        cls, profile: model.Profile, customer: model.Customer | None = None, held: CustomerIndex | None = None
+    ) -> Profile:
+        """`held`: the customer's identities and links indexed once (Customer.of passes it for every profile, so a
+        customer of n profiles costs O(n), not O(n^2))."""
+        if held is None:
+            held = CustomerIndex.of(customer)
+        stored = held.stored
+        links = [IdentityLink.of(link) for link in held.links.get(profile.id, ())]
         return cls(
             id=strawberry.ID(profile.id),
             source=profile.source,
@@ -182,9 +206,10 @@ class Customer:
 
     @classmethod
     def of(cls, customer: model.Customer) -> Customer:
+        held = CustomerIndex.of(customer)
         return cls(
             id=strawberry.ID(customer.id),
-            profiles=[Profile.of(p, customer) for p in customer.profiles],
+            profiles=[Profile.of(p, customer, held) for p in customer.profiles],
             identities=[Identity.of(i) for i in customer.identities],
             attributes=as_json({name: av.value for name, av in customer.attributes.items()}),
             skills=list(customer.skills),
