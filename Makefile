@@ -80,10 +80,11 @@ test: install neo4j-local lint
 	$(BIN)/pytest -q
 
 # Benchmarks, each on scratch Neo4j servers of its own; each writes its section of docs/benchmarks.md, and
-# bench.summary prints (and writes there) the table of targets met and missed at the end. GraphQL resolve at 10k
-# and 1M bulk-loaded profiles with its baselines, writes, throughput and memory; pathological shapes; `idgraph
-# ingest` beside its raw baseline (the issue's figure is `bench.ingest --records 1000000`). Meant to take under
-# 15 minutes on a quiet 2-core machine. bench.engine_latency (the service in-process, no HTTP) runs on its own.
+# bench.summary prints (and writes there) the table of targets met and missed at the end: GraphQL resolve at 10k
+# and 1M bulk-loaded profiles with its baselines, writes, throughput and memory (bench.http_latency, about 15
+# minutes on a shared 2-core machine, 6 of them loading the 1M graph); pathological shapes (bench.pathological,
+# about 5); `idgraph ingest` beside its raw baseline (bench.ingest; the issue's figure is --records 1000000).
+# BENCH_LARGE=200000 BENCH_ROUNDS=2000 makes a quick run. bench.engine_latency (no HTTP) runs on its own.
 BENCH_PROFILES ?= 10000
 BENCH_LARGE ?= 1000000
 BENCH_ROUNDS ?= 10000

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import socket
@@ -237,18 +238,23 @@ def _pct(sorted_ms: Sequence[float], pct: float) -> float:
 async def interleaved(
     calls: dict[str, Callable[[int], Awaitable[object]]], rounds: int, warmup: int = 200
 ) -> dict[str, Stats]:
-    """Time each call `rounds` times, round-robin, so machine noise hits every call alike."""
+    """Time each call `rounds` times, round-robin, so machine noise hits every call alike. Each round takes the
+    calls in a shuffled order (the same one every run), so no call is always timed right after the same other one
+    (say, while the service that answered it is still busy finishing the request)."""
     for n in range(warmup):
         for call in calls.values():
             await call(n)
+    order = list(calls)
+    shuffle = random.Random(rounds).shuffle
     samples: dict[str, list[float]] = {name: [] for name in calls}
     started = time.perf_counter()
     for n in range(rounds):
         if n and rounds >= 1000 and n % (rounds // 5) == 0:
             print(f"  {n:,} of {rounds:,} rounds in {time.perf_counter() - started:.0f} s", flush=True)
-        for name, call in calls.items():
+        shuffle(order)
+        for name in order:
             start = time.perf_counter()
-            await call(n)
+            await calls[name](n)
             samples[name].append(time.perf_counter() - start)
     return {name: Stats.of(name, s) for name, s in samples.items()}
 

@@ -16,7 +16,8 @@ generated profiles and:
 A real `idgraph serve` answers GraphQL over HTTP with IDGRAPH_MAX_COMPONENT_NODES raised to read the largest ring
 whole (the default, 2,000 nodes, would cut a 1,000-profile ring short). Timed, interleaved: resolve through the
 hub, beside a miss (a phone number nobody holds) and an ordinary known number; then resolve through each ring,
-over GraphQL and by the service in this process. Counted with PROFILE: the db hits of the resolve statement (cypher/resolve_snapshot.cypher) for each of those.
+over GraphQL and by the service in this process. Counted with PROFILE: the db hits of the resolve statement
+(cypher/resolve_snapshot.cypher) for each of those.
 """
 
 from __future__ import annotations
