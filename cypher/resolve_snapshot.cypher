@@ -5,6 +5,9 @@
 // Params: $identities [{key, value}], $max_nodes, $candidates
 // Returns one row: seeds [{key, value, rule, rule_version, blocked, saturated, profile_count, holder,
 //   profile_ids, node_count}], profiles [{profile, links, merges}]
+//   A profile is a list of [property, value] pairs, and every time (profile, attribute, edge and merge times) is
+//   an integer of microseconds since the epoch: the driver turns a DateTime into a Python object ~20x slower
+//   than app/db/records.py turns an integer into one, and a resolve reads a dozen of them or more.
 UNWIND $identities AS ident
 MATCH (s:Identity {key: ident.key, value: ident.value}) USING INDEX s:Identity(key, value)
 CALL (s) {
@@ -37,14 +40,16 @@ CALL (node_lists) {
   WITH DISTINCT p
   WHERE p:Profile
   RETURN collect({
-    profile: p {.*},
+    profile: [k IN keys(p) | [k, CASE WHEN p[k] IS :: ZONED DATETIME THEN p[k].epochSeconds * 1000000 + p[k].microsecond ELSE p[k] END]],
     links: [(p)-[e:HAS_IDENTITY|OBSERVED]->(i:Identity) | {
       key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,
       blocked: coalesce(i.blocked, false), saturated: coalesce(i.saturated, false),
       profile_count: COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() },
-      raw: e.raw, source: e.source, first_seen: e.first_seen, last_seen: e.last_seen,
+      raw: e.raw, source: e.source, first_seen: e.first_seen.epochSeconds * 1000000 + e.first_seen.microsecond,
+      last_seen: e.last_seen.epochSeconds * 1000000 + e.last_seen.microsecond,
       linking: type(e) = 'HAS_IDENTITY'}],
-    merges: [(p)-[m:MERGED_INTO]->(t:Profile) | {target: t.id, at: m.at, by: m.by, reason: m.reason}]
+    merges: [(p)-[m:MERGED_INTO]->(t:Profile) | {target: t.id, at: m.at.epochSeconds * 1000000 + m.at.microsecond, by: m.by,
+                                               reason: m.reason}]
   }) AS profiles
 }
 RETURN seeds, profiles

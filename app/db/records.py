@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from neo4j import Bookmarks
@@ -27,6 +27,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_datetime(value: Any) -> datetime:
+    """A stored time: microseconds since the epoch (what the hot read statements return, see
+    cypher/resolve_snapshot.cypher), a driver DateTime, or a datetime; the epoch for a missing one."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _EPOCH + timedelta(microseconds=value)
     if isinstance(value, DateTime):
         native: datetime = value.to_native()
         return native if native.tzinfo else native.replace(tzinfo=UTC)
@@ -42,6 +46,11 @@ def attribute_properties(attributes: Mapping[str, Scalar], now: datetime) -> dic
         props[ATTRIBUTE_PREFIX + name] = value
         props[ATTRIBUTE_TIME_PREFIX + name] = None if value is None else now
     return props
+
+
+def properties(value: Mapping[str, Any] | Iterable[Sequence[Any]]) -> Mapping[str, Any]:
+    """A node's properties, from a map or from the [name, value] pairs the hot read statements return."""
+    return value if isinstance(value, Mapping) else {str(pair[0]): pair[1] for pair in value}
 
 
 def profile_from(props: Mapping[str, Any], identities: Iterable[IdentityKey] = ()) -> Profile:

@@ -382,7 +382,7 @@ def component_from(rows: Rows, truncated: bool) -> Component:
     links: list[IdentityLink] = []
     merges: list[MergeEdge] = []
     for row in rows:
-        props = row["profile"]
+        props = records.properties(row["profile"])
         pid = str(props["id"])
         held = []
         for link_row in row["links"]:

@@ -59,12 +59,16 @@ async def run_read(
     budget_s: float = 5.0,
     unavailable_s: float = 1.5,
 ) -> list[dict[str, Any]]:
-    """One read statement as an auto-commit query: a single round trip (no BEGIN/COMMIT), same retry policy."""
+    """One read statement as an auto-commit query: a single round trip (no BEGIN/COMMIT), same retry policy.
+
+    For statements that return maps, lists and scalars only (no nodes or relationships): the rows are the records'
+    values as the driver decoded them, without Record.data()'s copy of every nested value (a third of the driver's
+    time on a resolve)."""
 
     async def attempt() -> tuple[list[dict[str, Any]], Bookmarks]:
         async with driver.session(database=database, bookmarks=bookmarks, default_access_mode="READ") as session:
             result = await session.run(query, params)
-            rows = [record.data() async for record in result]
+            rows = [dict(zip(record.keys(), record.values(), strict=True)) async for record in result]
             return rows, await session.last_bookmarks()
 
     rows, _ = await _with_retries(attempt, budget_s=budget_s, unavailable_s=unavailable_s)
