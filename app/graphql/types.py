@@ -109,7 +109,8 @@ class IdentityLink:
 
 @dataclass(frozen=True)
 class CustomerIndex:
-    """A customer's stored identities by key, and its links by profile id: built once per customer."""
+    """A customer's stored identities by key, and its links by profile id: built once per customer, when a field
+    needs it."""
 
     stored: dict[model.IdentityKey, model.StoredIdentity]
     links: dict[str, list[model.IdentityLink]]
@@ -124,36 +125,64 @@ class CustomerIndex:
         return cls({i.identity: i for i in customer.identities}, links)
 
 
+class _Held:
+    """The CustomerIndex of one customer, built on first use and shared by the customer's profiles, so a customer of
+    n profiles costs O(n), not O(n^2), and a query that selects no identities or links never builds it."""
+
+    def __init__(self, customer: model.Customer | None) -> None:
+        self._customer = customer
+        self._index: CustomerIndex | None = None
+
+    @property
+    def index(self) -> CustomerIndex:
+        if self._index is None:
+            self._index = CustomerIndex.of(self._customer)
+        return self._index
+
+
+# Customer and Profile are views of the domain objects: the scalar fields are copied, the lists are built by their
+# resolvers only when the query selects them (an agent desktop's resolve asks for an id, the skills and the profile
+# ids; building every identity, link and provenance entry for it was most of the GraphQL layer's time).
+
+
 @strawberry.type
 class Profile:
     id: strawberry.ID
     source: str
     source_id: str | None
-    identities: list[Identity]
-    attributes: JSON
-    created_at: datetime
-    updated_at: datetime
-    links: list[IdentityLink]
+    _profile: strawberry.Private[model.Profile]
+    _held: strawberry.Private[_Held]
+
+    @strawberry.field
+    def identities(self) -> list[Identity]:
+        stored = self._held.index.stored
+        return [Identity.of(stored[k]) if k in stored else Identity.key_only(k) for k in self._profile.identities]
+
+    @strawberry.field
+    def attributes(self) -> JSON:
+        return as_json(dict(self._profile.attributes))
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self._profile.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self._profile.updated_at
+
+    @strawberry.field
+    def links(self) -> list[IdentityLink]:
+        return [IdentityLink.of(link) for link in self._held.index.links.get(self._profile.id, ())]
 
     @classmethod
-    def of(
-        cls, profile: model.Profile, customer: model.Customer | None = None, held: CustomerIndex | None = None
-    ) -> Profile:
-        """`held`: the customer's identities and links indexed once (Customer.of passes it for every profile, so a
-        customer of n profiles costs O(n), not O(n^2))."""
-        if held is None:
-            held = CustomerIndex.of(customer)
-        stored = held.stored
-        links = [IdentityLink.of(link) for link in held.links.get(profile.id, ())]
+    def of(cls, profile: model.Profile, customer: model.Customer | None = None, held: _Held | None = None) -> Profile:
+        """`held`: the customer's shared index (Customer passes its own to every profile)."""
         return cls(
             id=strawberry.ID(profile.id),
             source=profile.source,
             source_id=profile.source_id,
-            identities=[Identity.of(stored[k]) if k in stored else Identity.key_only(k) for k in profile.identities],
-            attributes=as_json(dict(profile.attributes)),
-            created_at=profile.created_at,
-            updated_at=profile.updated_at,
-            links=links,
+            _profile=profile,
+            _held=held if held is not None else _Held(customer),
         )
 
 
@@ -195,38 +224,53 @@ class Conflict:
 @strawberry.type
 class Customer:
     id: strawberry.ID = strawberry.field(description="Id of the oldest profile of the connected component.")
-    profiles: list[Profile]
-    identities: list[Identity]
-    attributes: JSON = strawberry.field(description="Merged across profiles: the most recently set value wins.")
-    skills: list[str] = strawberry.field(description="Routing skills; the fallback skill when no rule applies.")
-    attribute_provenance: list[AttributeProvenance]
-    conflicts: list[Conflict]
-    merges: list[MergeEdge]
-    truncated: bool = strawberry.field(description="The component is larger than the size bound; only part is shown.")
+    _customer: strawberry.Private[model.Customer]
+
+    @strawberry.field
+    def profiles(self) -> list[Profile]:
+        held = _Held(self._customer)
+        return [Profile.of(p, held=held) for p in self._customer.profiles]
+
+    @strawberry.field
+    def identities(self) -> list[Identity]:
+        return [Identity.of(i) for i in self._customer.identities]
+
+    @strawberry.field(description="Merged across profiles: the most recently set value wins.")
+    def attributes(self) -> JSON:
+        return as_json({name: av.value for name, av in self._customer.attributes.items()})
+
+    @strawberry.field(description="Routing skills; the fallback skill when no rule applies.")
+    def skills(self) -> list[str]:
+        return list(self._customer.skills)
+
+    @strawberry.field
+    def attribute_provenance(self) -> list[AttributeProvenance]:
+        return [
+            AttributeProvenance(
+                name=av.name,
+                value=as_json(av.value),
+                profile_id=strawberry.ID(av.profile_id),
+                source=av.source,
+                updated_at=av.updated_at,
+            )
+            for av in self._customer.attributes.values()
+        ]
+
+    @strawberry.field
+    def conflicts(self) -> list[Conflict]:
+        return [Conflict(key=c.key, values=list(c.values), limit=c.limit) for c in self._customer.conflicts]
+
+    @strawberry.field
+    def merges(self) -> list[MergeEdge]:
+        return [MergeEdge.of(m) for m in self._customer.merges]
+
+    @strawberry.field(description="The component is larger than the size bound; only part is shown.")
+    def truncated(self) -> bool:
+        return self._customer.truncated
 
     @classmethod
     def of(cls, customer: model.Customer) -> Customer:
-        held = CustomerIndex.of(customer)
-        return cls(
-            id=strawberry.ID(customer.id),
-            profiles=[Profile.of(p, customer, held) for p in customer.profiles],
-            identities=[Identity.of(i) for i in customer.identities],
-            attributes=as_json({name: av.value for name, av in customer.attributes.items()}),
-            skills=list(customer.skills),
-            attribute_provenance=[
-                AttributeProvenance(
-                    name=av.name,
-                    value=as_json(av.value),
-                    profile_id=strawberry.ID(av.profile_id),
-                    source=av.source,
-                    updated_at=av.updated_at,
-                )
-                for av in customer.attributes.values()
-            ],
-            conflicts=[Conflict(key=c.key, values=list(c.values), limit=c.limit) for c in customer.conflicts],
-            merges=[MergeEdge.of(m) for m in customer.merges],
-            truncated=customer.truncated,
-        )
+        return cls(id=strawberry.ID(customer.id), _customer=customer)
 
 
 @strawberry.type(description="An identity value that was not stored or not used, and why.")
