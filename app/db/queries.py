@@ -19,13 +19,14 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.cypher$")
 
 @functools.cache
 def query(name: str) -> LiteralString:
-    """The text of cypher/<name>.cypher.
+    """The statement of cypher/<name>.cypher, without its comment lines (the text is sent with every call).
 
     Treating it as a LiteralString is safe: the text comes from files shipped with the code, never from a
     request; every value a request carries is passed as a $parameter.
     """
     path = CYPHER_DIR / f"{name}.cypher"
-    text: LiteralString = path.read_text(encoding="utf-8")  # type: ignore[assignment,unused-ignore]
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.lstrip().startswith("//")]
+    text: LiteralString = "\n".join(lines).strip()  # type: ignore[assignment,unused-ignore]
     return text
 
 
