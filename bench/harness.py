@@ -34,6 +34,7 @@ from neo4j import AsyncDriver
 from app import localserver
 from app.auth import add_token
 from app.config import REPO_ROOT
+from bench.client import KeepAliveClient
 
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 WORK = REPO_ROOT / "var" / "bench"
@@ -173,15 +174,19 @@ RESOLVE = """query($key: String!, $value: String!) {
 }"""
 
 
-async def graphql_resolve(http: httpx.AsyncClient, served: Served, key: str, value: str) -> dict[str, Any]:
+async def graphql_resolve(http: KeepAliveClient, served: Served, key: str, value: str) -> dict[str, Any]:
     """One GraphQL resolve over HTTP; raises RuntimeError on anything but a 200 without errors."""
-    response = await http.post(
-        "/graphql", json={"query": RESOLVE, "variables": {"key": key, "value": value}}, headers=served.headers
+    reply = await http.post_json(
+        "/graphql", {"query": RESOLVE, "variables": {"key": key, "value": value}}, served.headers
     )
-    body: dict[str, Any] = response.json()
-    if response.status_code != 200 or body.get("errors"):
+    return graphql_data(reply.status, reply.json(), "resolve")
+
+
+def graphql_data(status: int, body: dict[str, Any], operation: str) -> dict[str, Any]:
+    """The body of a GraphQL reply; RuntimeError unless it is a 200 without errors."""
+    if status != 200 or body.get("errors"):
         errors = body.get("errors") or [{}]
-        raise RuntimeError(f"resolve failed: HTTP {response.status_code} {errors[0].get('message', '')}".strip())
+        raise RuntimeError(f"{operation} failed: HTTP {status} {errors[0].get('message', '')}".strip())
     return body
 
 

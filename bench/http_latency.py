@@ -12,8 +12,11 @@ in the same minutes, so the noise of a shared machine falls on both alike and th
 graph would measure the two sizes minutes apart). A real `idgraph serve` child process runs against each.
 
 1. Latency: --rounds interleaved rounds of, on each graph, the bare Cypher index lookup of one identity from this
-   process and the GraphQL resolve of the same phone number over HTTP (a keep-alive client, one request at a
-   time); on the large graph also the bare Bolt round trip (RETURN 1), which does not depend on the graph.
+   process (driver.execute_query, the driver's standard call, and an auto-committed session.run, its cheapest) and
+   the GraphQL resolve of the same phone number over HTTP (bench/client.py: one keep-alive connection, one request
+   at a time); on the large graph also the calls that do not depend on the graph: the bare Bolt round trip
+   (RETURN 1), the HTTP round trip (GET /healthz), and the same GraphQL resolve sent with httpx, to show what a
+   heavier client adds.
 2. Writes: --write-rounds upsertProfile mutations over HTTP (a new record with a phone number of the large graph),
    interleaved with the index lookup.
 3. Throughput on the large graph: 1, 8 and 32 concurrent clients (--clients), each with a keep-alive connection
@@ -34,7 +37,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import httpx
 from neo4j import AsyncDriver
@@ -47,12 +49,15 @@ from app.domain.model import IdentityKey
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
 from bench import bulkload
+from bench.client import KeepAliveClient
 from bench.datagen import records
 from bench.harness import (
+    RESOLVE,
     Served,
     Stats,
     Target,
     command_line,
+    graphql_data,
     graphql_resolve,
     idgraph_serve,
     interleaved,
@@ -74,6 +79,8 @@ UPSERT = """mutation($source: String!, $sourceId: String!, $phone: String!) {
 LARGE_PAGECACHE_MB = 3072  # the store of 1M generated profiles is about ... MiB: all of it stays in memory
 
 INDEX_LOOKUP = "MATCH (i:Identity {key: $key, value: $value}) RETURN i.value AS value"
+LOOKUP = "bare index lookup (Bolt, Cypher)"  # driver.execute_query: the baseline of the targets
+RESOLVE_CALL = "GraphQL resolve over HTTP"
 
 
 def size_label(n: int) -> str:
@@ -121,9 +128,10 @@ async def graph(uri: str, size: int, *, shape_check: bool = False) -> AsyncItera
 
 
 def lookup_calls(
-    g: Graph, served: Served, http: httpx.AsyncClient, count: int, *, bolt_baseline: bool
+    g: Graph, served: Served, http: KeepAliveClient, count: int, *, baselines: httpx.AsyncClient | None
 ) -> dict[str, Callable[[int], Awaitable[object]]]:
-    """The calls timed on one graph; the Bolt round trip does not depend on the graph, so it is timed on one."""
+    """The calls timed on one graph; with `baselines` (an httpx client of the same server), also those that do not
+    depend on the graph: the Bolt and HTTP round trips and the resolve sent with httpx."""
     rng = random.Random(5)
     keys = [g.keys[rng.randrange(len(g.keys))] for _ in range(count)]
 
@@ -133,14 +141,38 @@ def lookup_calls(
     async def index_lookup(n: int) -> object:
         return await g.driver.execute_query(INDEX_LOOKUP, key=keys[n].key, value=keys[n].value, routing_="r")
 
+    async def index_lookup_autocommit(n: int) -> object:
+        async with g.driver.session(default_access_mode="READ") as session:
+            result = await session.run(INDEX_LOOKUP, key=keys[n].key, value=keys[n].value)
+            return [record async for record in result]
+
     async def resolve(n: int) -> object:
         return await graphql_resolve(http, served, keys[n].key, keys[n].value)
 
-    return {
-        **({f"{g.label}: Bolt round trip (RETURN 1)": bolt} if bolt_baseline else {}),
-        f"{g.label}: bare index lookup (Bolt, Cypher)": index_lookup,
-        f"{g.label}: GraphQL resolve over HTTP": resolve,
-    }
+    async def healthz(n: int) -> object:
+        reply = await http.get("/healthz")
+        if reply.status != 200:
+            raise RuntimeError(f"GET /healthz: HTTP {reply.status}")
+        return reply
+
+    async def resolve_httpx(n: int) -> object:
+        assert baselines is not None
+        variables = {"key": keys[n].key, "value": keys[n].value}
+        response = await baselines.post(
+            "/graphql", json={"query": RESOLVE, "variables": variables}, headers=served.headers
+        )
+        return graphql_data(response.status_code, response.json(), "resolve")
+
+    calls: dict[str, Callable[[int], Awaitable[object]]] = {}
+    if baselines is not None:
+        calls[f"{g.label}: Bolt round trip (RETURN 1)"] = bolt
+        calls[f"{g.label}: HTTP round trip (GET /healthz)"] = healthz
+    calls[f"{g.label}: {LOOKUP}"] = index_lookup
+    calls[f"{g.label}: bare index lookup, auto-commit session.run"] = index_lookup_autocommit
+    calls[f"{g.label}: {RESOLVE_CALL}"] = resolve
+    if baselines is not None:
+        calls[f"{g.label}: GraphQL resolve over HTTP, httpx client"] = resolve_httpx
+    return calls
 
 
 @dataclass(frozen=True)
@@ -167,13 +199,13 @@ async def throughput(g: Graph, served: Served, clients: int, seconds: float) -> 
     stop = time.perf_counter() + seconds
 
     async def client() -> None:
-        async with httpx.AsyncClient(base_url=served.base_url, timeout=30.0) as http:
+        async with KeepAliveClient(served.base_url) as http:
             while time.perf_counter() < stop:
                 key = g.keys[rng.randrange(len(g.keys))]
                 started = time.perf_counter()
                 try:
                     await graphql_resolve(http, served, key.key, key.value)
-                except (httpx.HTTPError, RuntimeError, ValueError) as error:
+                except (OSError, TimeoutError, asyncio.IncompleteReadError, RuntimeError, ValueError) as error:
                     errors.append(f"{type(error).__name__}: {error}")
                     continue
                 latencies.append(time.perf_counter() - started)
@@ -208,14 +240,15 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         graph(small_uri, args.profiles) as small,
         idgraph_serve(small.uri) as served_small,
         idgraph_serve(large.uri, scopes=("identity:read", "identity:write")) as served_large,
-        httpx.AsyncClient(base_url=served_small.base_url, timeout=30.0) as http_small,
-        httpx.AsyncClient(base_url=served_large.base_url, timeout=30.0) as http_large,
+        KeepAliveClient(served_small.base_url) as http_small,
+        KeepAliveClient(served_large.base_url) as http_large,
+        httpx.AsyncClient(base_url=served_large.base_url, timeout=30.0) as httpx_large,
     ):
         rss_idle = process_memory_mb(served_large.pid).get("VmRSS", 0.0)
         count = args.rounds + args.warmup
         calls = {
-            **lookup_calls(small, served_small, http_small, count, bolt_baseline=False),
-            **lookup_calls(large, served_large, http_large, count, bolt_baseline=True),
+            **lookup_calls(small, served_small, http_small, count, baselines=None),
+            **lookup_calls(large, served_large, http_large, count, baselines=httpx_large),
         }
         print(f"timing {args.rounds:,} rounds of {len(calls)} calls, interleaved...", flush=True)
         started = time.perf_counter()
@@ -227,25 +260,18 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         run_id = uuid.uuid4().hex[:8]
 
         async def upsert(n: int) -> object:
-            response = await http_large.post(
-                "/graphql",
-                json={
-                    "query": UPSERT,
-                    "variables": {"source": "ivr", "sourceId": f"bench-{run_id}-{n}", "phone": phones[n].value},
-                },
-                headers=served_large.headers,
+            variables = {"source": "ivr", "sourceId": f"bench-{run_id}-{n}", "phone": phones[n].value}
+            reply = await http_large.post_json(
+                "/graphql", {"query": UPSERT, "variables": variables}, served_large.headers
             )
-            body: dict[str, Any] = response.json()
-            if response.status_code != 200 or body.get("errors"):
-                raise RuntimeError(f"upsertProfile failed: HTTP {response.status_code}")
-            return body
+            return graphql_data(reply.status, reply.json(), "upsertProfile")
 
         writes: dict[str, Stats] = {}
         if args.write_rounds:
             print(f"timing {args.write_rounds:,} upsertProfile calls over HTTP, interleaved...", flush=True)
-            lookup = calls[f"{large.label}: bare index lookup (Bolt, Cypher)"]
+            lookup = calls[f"{large.label}: {LOOKUP}"]
             writes = await interleaved(
-                {f"{large.label}: bare index lookup (Bolt, Cypher)": lookup, "upsertProfile over HTTP": upsert},
+                {f"{large.label}: {LOOKUP}": lookup, "upsertProfile over HTTP": upsert},
                 args.write_rounds,
                 warmup=min(args.warmup, 50),
             )
@@ -260,8 +286,8 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         small_load, large_load = small.load_seconds, large.load_seconds
 
     s, g = size_label(args.profiles), size_label(args.large)
-    base = {label: stats[f"{label}: bare index lookup (Bolt, Cypher)"].median_ms for label in (s, g)}
-    resolve = {label: stats[f"{label}: GraphQL resolve over HTTP"] for label in (s, g)}
+    base = {label: stats[f"{label}: {LOOKUP}"].median_ms for label in (s, g)}
+    resolve = {label: stats[f"{label}: {RESOLVE_CALL}"] for label in (s, g)}
     rows = [
         [name.split(": ")[0], name.split(": ")[1], *ms_row(st, base[name.split(": ")[0]])] for name, st in stats.items()
     ]
@@ -284,7 +310,7 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         "(target: median at most 1.3x).",
     ]
     if writes:
-        w_base = writes[f"{g}: bare index lookup (Bolt, Cypher)"].median_ms
+        w_base = writes[f"{g}: {LOOKUP}"].median_ms
         body += [
             "",
             f"### Writes at {g}",

@@ -29,7 +29,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-import httpx
 from neo4j import AsyncDriver
 
 from app.config import Settings
@@ -41,6 +40,7 @@ from app.domain.model import IdentityKey, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
 from bench import bulkload
+from bench.client import KeepAliveClient
 from bench.datagen import records, sharing
 from bench.harness import (
     Target,
@@ -136,7 +136,7 @@ async def run(uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
     count = max(args.rounds, args.ring_rounds) + args.warmup
     async with (
         idgraph_serve(uri, IDGRAPH_MAX_COMPONENT_NODES=str(max_nodes)) as served,
-        httpx.AsyncClient(base_url=served.base_url, timeout=60.0) as http,
+        KeepAliveClient(served.base_url, timeout=60.0) as http,
     ):
 
         def resolving(values: list[str]) -> Callable[[int], Awaitable[object]]:
