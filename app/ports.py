@@ -34,7 +34,6 @@ class ProfileWrite:
     identities: tuple[NormalizedIdentity, ...]
     blocked: frozenset[IdentityKey]
     suppression_hashes: tuple[str, ...]  # keyed hash of each identity, in order (checked under the identity's lock)
-    nonce: str  # unique per request: tells the creator of a profile apart from a concurrent writer of the same
 
 
 class SuppressedMeanwhile(Suppressed):

@@ -322,7 +322,6 @@ class IdentityService:
             identities=tuple(identities),
             blocked=frozenset(n.identity for n in identities if self.strategy.is_blocked(n.identity)),
             suppression_hashes=tuple(h for _, h in kept),
-            nonce=uuid.uuid4().hex,
         )
 
     async def merge_profiles(

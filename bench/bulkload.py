@@ -4,7 +4,7 @@
 the benchmark budget. This loader writes the same graph directly, in big UNWIND batches, into a database the
 app's migrations (app.db.schema.migrate) have prepared:
 
-    (:Profile {id, source, source_id, created_at, created_by, updated_at, version, `attr.<name>`, `attr_at.<name>`})
+    (:Profile {id, source, source_id, created_at, updated_at, version, `attr.<name>`, `attr_at.<name>`})
       -[:HAS_IDENTITY|OBSERVED {raw, source, rule_version, first_seen, last_seen}]->
     (:Identity {key, value, rule, rule_version, blocked, saturated, created_at, last_seen [, saturated_at]})
 
@@ -148,7 +148,6 @@ def prepare(chunk: list[Record], strategy: Strategy, now: datetime, shared: int 
             "id": str(uuid.uuid4()),
             "source": item.source,
             "source_id": item.source_id.strip() if item.source_id is not None else None,
-            "created_by": uuid.uuid4().hex,
             "version": 1,
             **{name: value for name, value in attributes.items() if not isinstance(value, datetime)},
         }
@@ -291,8 +290,8 @@ OPTIONAL MATCH (p)-[e]->(i:Identity)
 RETURN properties(p) AS profile, type(e) AS type, properties(e) AS edge, properties(i) AS identity
 """
 
-# Properties whose values differ from one load to the next (ids, times, nonces): only their presence is compared.
-_VOLATILE = {"id", "created_at", "created_by", "updated_at", "first_seen", "last_seen", "saturated_at"}
+# Properties whose values differ from one load to the next (ids and times): only their presence is compared.
+_VOLATILE = {"id", "created_at", "updated_at", "first_seen", "last_seen", "saturated_at"}
 
 
 def _digest_of(rows: list[dict[str, Any]]) -> dict[str, dict[Any, Any]]:
@@ -331,7 +330,7 @@ async def _wipe(driver: AsyncDriver) -> None:
 async def check_shape(driver: AsyncDriver, service: IdentityService, *, sample: int = 300) -> None:
     """Store the same records through the service's ingest path and through this loader, one after the other in
     the (empty, migrated) database, and compare the graphs they leave: the same profiles, identities and edges,
-    with the same properties (values too, but for ids, times and nonces). The sample holds the generated mix
+    with the same properties (values too, but for ids and times). The sample holds the generated mix
     (blocked and invalid values, households) and one value shared by more profiles than the fan-out limit.
     Leaves the database empty; SystemExit naming the first differences when the graphs differ."""
     found, _, _ = await driver.execute_query("MATCH (n) WHERE NOT n:SchemaMigration RETURN count(n) AS n")

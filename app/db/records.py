@@ -41,11 +41,23 @@ def to_datetime(value: Any) -> datetime:
 
 def attribute_properties(attributes: Mapping[str, Scalar], now: datetime) -> dict[str, Any]:
     """Graph properties for a profile's attributes: a value and the time it was set; None removes both."""
+    props, timed = attribute_changes(attributes)
+    props.update({ATTRIBUTE_TIME_PREFIX + name: now for name in timed})
+    return props
+
+
+def attribute_changes(attributes: Mapping[str, Scalar]) -> tuple[dict[str, Any], list[str]]:
+    """A profile's attributes as graph properties without their times: the values (None removes a value and its
+    time), and the names whose time the statement sets to its $now (cypher/write_profiles.cypher)."""
     props: dict[str, Any] = {}
+    timed: list[str] = []
     for name, value in attributes.items():
         props[ATTRIBUTE_PREFIX + name] = value
-        props[ATTRIBUTE_TIME_PREFIX + name] = None if value is None else now
-    return props
+        if value is None:
+            props[ATTRIBUTE_TIME_PREFIX + name] = None
+        else:
+            timed.append(name)
+    return props, timed
 
 
 def properties(value: Mapping[str, Any] | Iterable[Sequence[Any]]) -> Mapping[str, Any]:

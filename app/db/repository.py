@@ -128,25 +128,25 @@ class Neo4jRepository:
                 n,  # rows of one record keep their order: the last one wins
             ),
         )
-        profile_rows = [
-            {
-                "index": n,
-                "mode": rows[n].mode,
-                "new_id": rows[n].new_id,
-                "profile_id": rows[n].profile_id,
-                "source": rows[n].source,
-                "source_id": rows[n].source_id,
-                "attributes": records.attribute_properties(rows[n].attributes, now),
-                "nonce": rows[n].nonce,
-                "identities": [
-                    {"key": i.key, "value": i.value, "raw": i.raw, "rule_version": i.rule_version}
-                    for i in rows[n].identities
-                ],
-            }
-            for n in order
-        ]
+        profile_rows: list[dict[str, Any]] = []
         identities: dict[IdentityKey, dict[str, Any]] = {}
-        for n, row in enumerate(rows):
+        holders: dict[IdentityKey, dict[tuple[str, ...], list[Any]]] = {}  # per identity: profile -> [position, raw]
+        for position, n in enumerate(order):
+            row = rows[n]
+            attributes, timed = records.attribute_changes(row.attributes)
+            profile_rows.append(
+                {
+                    "index": n,
+                    "mode": row.mode,
+                    "new_id": row.new_id,
+                    "profile_id": row.profile_id,
+                    "source": row.source,
+                    "source_id": row.source_id,
+                    "attributes": attributes,
+                    "timed": timed,
+                }
+            )
+            profile = _profile_key(row)
             for ident, hashed in zip(row.identities, row.suppression_hashes, strict=True):
                 key = IdentityKey(ident.key, ident.value)
                 entry = identities.get(key)
@@ -158,11 +158,11 @@ class Neo4jRepository:
                         "rule_version": ident.rule_version,
                         "blocked": False,
                         "hash": hashed,
-                        "rows": [],
                     }
+                    holders[key] = {}
                 entry["blocked"] = entry["blocked"] or key in row.blocked
-                entry["rows"].append(n)
-        identity_rows = [identities[k] for k in sorted(identities)]
+                holders[key].setdefault(profile, [position, ident.raw])  # two rows of one profile: the first wins
+        identity_rows = [{**identities[k], "holders": list(holders[k].values())} for k in sorted(identities)]
 
         async def work(tx: AsyncTransaction) -> tuple[list[WriteOutcome | None], Snapshot | None]:
             result = await tx.run(
@@ -173,6 +173,8 @@ class Neo4jRepository:
                 now=now,
             )
             written = await result.single(strict=True)
+            if not written["aligned"]:  # cannot happen: the statement keeps $rows' order (it says why it checks)
+                raise RuntimeError("write_profiles returned its profiles out of the order of its rows")
             profiles, stored_identities = written["profiles"], written["identities"]
             if any(p["gone"] for p in profiles) or any(i["gone"] for i in stored_identities):
                 raise Interfered()  # deleted while this waited for its lock: the next try sees the deletion
@@ -365,6 +367,15 @@ class Neo4jRepository:
             if len(rows) < page_size:
                 return
             after = rows[-1]["profile_id"]
+
+
+def _profile_key(row: ProfileWrite) -> tuple[str, ...]:
+    """Rows of a batch with equal keys write one profile."""
+    if row.mode == "source":
+        return ("source", row.source, row.source_id or "")
+    if row.mode == "id":
+        return ("id", row.profile_id or "")
+    return ("new", row.new_id)
 
 
 def snapshot_from(row: Mapping[str, Any], max_nodes: int) -> Snapshot:
