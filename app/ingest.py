@@ -25,7 +25,7 @@ from app.errors import AppError, InvalidInput, NotFound, Suppressed
 from app.mappings import FieldMapping
 from app.progress import Progress
 from app.services import IdentityService, IngestOutcome
-from app.textcheck import is_unicode_text
+from app.textcheck import decoded_is_unicode_text
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -74,7 +74,7 @@ def read_jsonl(path: Path, cursor: Cursor) -> Iterator[Line]:
             except RecursionError:
                 yield Line(str(path), number, text.rstrip("\r\n"), error=("INVALID_JSON", "nested too deeply"))
                 continue
-            if not is_unicode_text(value):
+            if not decoded_is_unicode_text(text, value):
                 error = ("INVALID_ENCODING", "a \\ud800-\\udfff escape that is not one of a pair")
                 yield Line(str(path), number, text.rstrip("\r\n"), error=error)
                 continue

@@ -8,6 +8,12 @@ view, the REST API) refuse such bodies as INVALID_INPUT before anything else rea
 from __future__ import annotations
 
 
+def decoded_is_unicode_text(text: str, value: object) -> bool:
+    """is_unicode_text(value) for the value json.loads made of the str `text`, without walking it when `text` has no
+    "\\u" escape: a str holds no lone surrogate that did not come from one (the bulk path reads a million lines)."""
+    return "\\u" not in text or is_unicode_text(value)
+
+
 def is_unicode_text(value: object) -> bool:
     """True when every string in a decoded JSON value, object keys included, can be encoded as UTF-8.
 

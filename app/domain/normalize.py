@@ -98,7 +98,8 @@ def _lowercase(raw: str, default_region: str) -> str:
     # can leave a sequence NFC would compose. .lower(), not .casefold(): casefold rewrites ß to ss,
     # which changes the address rather than its case.
     value = unicodedata.normalize("NFC", unicodedata.normalize("NFC", raw.strip()).lower())
-    if any(ch.isspace() or not ch.isprintable() for ch in value):
+    # Every whitespace character but the ASCII space is unprintable (Unicode "Separator" or "Other").
+    if " " in value or not value.isprintable():
         raise RuleRefused(RejectionReason.INVALID_EMAIL, "contains whitespace or control characters")
     local, _, domain = value.partition("@")
     if not local or not domain or "@" in domain:
