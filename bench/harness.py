@@ -241,21 +241,27 @@ def _pct(sorted_ms: Sequence[float], pct: float) -> float:
 
 
 async def interleaved(
-    calls: dict[str, Callable[[int], Awaitable[object]]], rounds: int, warmup: int = 200
+    calls: dict[str, Callable[[int], Awaitable[object]]],
+    rounds: int,
+    warmup: int = 200,
+    every: Mapping[str, int] | None = None,
 ) -> dict[str, Stats]:
     """Time each call `rounds` times, round-robin, so machine noise hits every call alike. Each round takes the
     calls in a shuffled order (the same one every run), so no call is always timed right after the same other one
-    (say, while the service that answered it is still busy finishing the request)."""
+    (say, while the service that answered it is still busy finishing the request). A call named in `every` is timed
+    in one round of every that many (a side figure that needs fewer samples than the targets' calls)."""
+    every = every or {}
     for n in range(warmup):
         for call in calls.values():
             await call(n)
-    order = list(calls)
+    names = list(calls)
     shuffle = random.Random(rounds).shuffle
     samples: dict[str, list[float]] = {name: [] for name in calls}
     started = time.perf_counter()
     for n in range(rounds):
         if n and rounds >= 1000 and n % (rounds // 5) == 0:
             print(f"  {n:,} of {rounds:,} rounds in {time.perf_counter() - started:.0f} s", flush=True)
+        order = [name for name in names if n % every.get(name, 1) == 0]
         shuffle(order)
         for name in order:
             start = time.perf_counter()

@@ -81,6 +81,10 @@ LARGE_PAGECACHE_MB = 3072  # the store of 1M generated profiles is about ... MiB
 INDEX_LOOKUP = "MATCH (i:Identity {key: $key, value: $value}) RETURN i.value AS value"
 LOOKUP = "bare index lookup (Bolt, Cypher)"  # driver.execute_query: the baseline of the targets
 RESOLVE_CALL = "GraphQL resolve over HTTP"
+# Side figures, timed in one round of every SIDE_EVERY: what the HTTP stack alone, the cheapest Bolt call and a
+# heavier HTTP client cost. The targets' calls (lookup, resolve, RETURN 1) are timed every round.
+SIDE_CALLS = ("(GET /healthz)", "auto-commit session.run", "httpx client")
+SIDE_EVERY = 10
 
 
 def size_label(n: int) -> str:
@@ -252,7 +256,8 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         }
         print(f"timing {args.rounds:,} rounds of {len(calls)} calls, interleaved...", flush=True)
         started = time.perf_counter()
-        stats = await interleaved(calls, args.rounds, warmup=args.warmup)
+        side = {name: SIDE_EVERY for name in calls if name.endswith(SIDE_CALLS)}
+        stats = await interleaved(calls, args.rounds, warmup=args.warmup, every=side)
         latency_s = time.perf_counter() - started
 
         rng = random.Random(9)
@@ -289,7 +294,8 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
     base = {label: stats[f"{label}: {LOOKUP}"].median_ms for label in (s, g)}
     resolve = {label: stats[f"{label}: {RESOLVE_CALL}"] for label in (s, g)}
     rows = [
-        [name.split(": ")[0], name.split(": ")[1], *ms_row(st, base[name.split(": ")[0]])] for name, st in stats.items()
+        [name.split(": ")[0], name.split(": ")[1], f"{st.samples:,}", *ms_row(st, base[name.split(": ")[0]])]
+        for name, st in stats.items()
     ]
     growth = resolve[g].median_ms / resolve[s].median_ms
     over_index = {label: resolve[label].median_ms / base[label] for label in (s, g)}
@@ -297,11 +303,16 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         f"{args.profiles:,} and {args.large:,} generated profiles, each in a scratch Neo4j of its own, bulk-loaded "
         f"(bench/bulkload.py: {size_label(args.profiles)} in {small_load:.0f} s, {size_label(args.large)} in "
         f"{large_load:.0f} s); a real `idgraph serve` process in front of each. {args.rounds:,} samples of each call, "
-        f"interleaved round-robin across both graphs ({latency_s:.0f} s in all), one request at a time.",
+        f"interleaved round-robin across both graphs ({latency_s:.0f} s in all), one request at a time; the side "
+        f"figures (HTTP round trip, auto-commit lookup, httpx) in one round of every {SIDE_EVERY}. HTTP calls go "
+        "through bench/client.py, a minimal keep-alive client; the httpx row shows what a heavier client adds.",
         "",
         "### Latency",
         "",
-        table(rows, ["graph", "call", "median ms", "p95 ms", "p99 ms", "median / index lookup (same graph)"]),
+        table(
+            rows,
+            ["graph", "call", "samples", "median ms", "p95 ms", "p99 ms", "median / index lookup (same graph)"],
+        ),
         "",
         f"- GraphQL resolve / bare index lookup, median: **{over_index[s]:.2f}x** at {s}, **{over_index[g]:.2f}x** at "
         f"{g} (target: at most 2x).",
