@@ -45,6 +45,12 @@ from bench.datagen import records, sharing
 
 Record = dict[str, Any]
 
+
+def progress(message: str) -> None:
+    """A progress line, flushed at once: the benchmarks' output usually goes through a pipe."""
+    print(message, flush=True)
+
+
 # Every link (a profile holding an identity) as a row sorted by (key, value): concurrent writers then lock shared
 # identities in one order and cannot deadlock. Identities most rows of a batch share are held back (`deferred`)
 # and written last, by one writer, so the others do not queue behind their locks.
@@ -125,6 +131,7 @@ class Batch:
     profiles: list[dict[str, Any]]
     links: list[dict[str, Any]]
     deferred: list[dict[str, Any]]
+    records: int  # records of the chunk, stored or left out
 
 
 def prepare(chunk: list[Record], strategy: Strategy, now: datetime, shared: int = 4) -> Batch:
@@ -173,6 +180,7 @@ def prepare(chunk: list[Record], strategy: Strategy, now: datetime, shared: int 
         profiles,
         [link for link in links if (link["key"], link["value"]) not in hot],
         [link for link in links if (link["key"], link["value"]) in hot],
+        len(chunk),
     )
 
 
@@ -191,7 +199,7 @@ async def load(
     workers: int = 2,
     writers: int = 2,
     sample: int = 20000,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] = progress,
 ) -> Loaded:
     """Write `source` into the graph: `workers` processes normalize the next batches while `writers` write."""
     now = datetime.now(UTC)
@@ -311,33 +319,54 @@ def _digest_of(rows: list[dict[str, Any]]) -> dict[str, dict[Any, Any]]:
     return {"profile": profiles, "edge": edges, "identity": identities}
 
 
-async def _digest(driver: AsyncDriver) -> dict[str, dict[Any, Any]]:
+async def digest(driver: AsyncDriver) -> dict[str, dict[Any, Any]]:
+    """The graph as comparable parts: profiles, edges and identities by their keys, and counts by label or type."""
     found, _, _ = await driver.execute_query(DIGEST, routing_="r")
-    digest = _digest_of([dict(r) for r in found])
+    parts = _digest_of([dict(r) for r in found])
     counts, _, _ = await driver.execute_query(
         "MATCH (n) WHERE NOT n:SchemaMigration RETURN labels(n) AS labels, count(*) AS n "
         "UNION ALL MATCH ()-[e]->() RETURN [type(e)] AS labels, count(*) AS n",
         routing_="r",
     )
-    digest["count"] = {tuple(r["labels"]): r["n"] for r in counts}
-    return digest
+    parts["count"] = {tuple(r["labels"]): r["n"] for r in counts}
+    return parts
 
 
 async def _wipe(driver: AsyncDriver) -> None:
     await driver.execute_query("MATCH (n) WHERE NOT n:SchemaMigration DETACH DELETE n")
 
 
+def sample_records(sample: int, strategy: Strategy) -> list[Record]:
+    """The shape checks' records: the generated mix (blocked and invalid values, households) and one value shared
+    by more profiles than the fan-out limit."""
+    limit = strategy.protections.max_profiles_per_identity
+    return [*records(sample, seed=991), *sharing(limit + 10, "+1 800 555 0177", tag="shape")]
+
+
+def compare_digests(service: dict[str, dict[Any, Any]], loader: dict[str, dict[Any, Any]], what: str) -> None:
+    """SystemExit naming the first differences between the service's graph and a loader's."""
+    differences = [
+        f"{part} {key!r}: service {service[part].get(key)!r}, loader {loader[part].get(key)!r}"
+        for part in service
+        for key in sorted(set(service[part]) | set(loader[part]), key=repr)
+        if service[part].get(key) != loader[part].get(key)
+    ]
+    if differences:
+        raise SystemExit(
+            f"{what} no longer writes the graph the service writes; first differences:\n  "
+            + "\n  ".join(differences[:8])
+        )
+
+
 async def check_shape(driver: AsyncDriver, service: IdentityService, *, sample: int = 300) -> None:
     """Store the same records through the service's ingest path and through this loader, one after the other in
     the (empty, migrated) database, and compare the graphs they leave: the same profiles, identities and edges,
-    with the same properties (values too, but for ids and times). The sample holds the generated mix
-    (blocked and invalid values, households) and one value shared by more profiles than the fan-out limit.
-    Leaves the database empty; SystemExit naming the first differences when the graphs differ."""
+    with the same properties (values too, but for ids and times). Leaves the database empty; SystemExit naming the
+    first differences when the graphs differ."""
     found, _, _ = await driver.execute_query("MATCH (n) WHERE NOT n:SchemaMigration RETURN count(n) AS n")
     if found[0]["n"]:
         raise SystemExit("bulk load shape check: the database is not empty")
-    limit = service.strategy.protections.max_profiles_per_identity
-    chosen = [*records(sample, seed=991), *sharing(limit + 10, "+1 800 555 0177", tag="shape")]
+    chosen = sample_records(sample, service.strategy)
     items = []
     for record in chosen:
         try:
@@ -346,19 +375,9 @@ async def check_shape(driver: AsyncDriver, service: IdentityService, *, sample: 
             continue
     for start in range(0, len(items), 100):
         await service.ingest_batch(items[start : start + 100])
-    through_service = await _digest(driver)
+    through_service = await digest(driver)
     await _wipe(driver)
     await load(driver, chosen, service.strategy, batch=100, workers=1, say=lambda _: None)
-    through_loader = await _digest(driver)
+    through_loader = await digest(driver)
     await _wipe(driver)
-    differences = [
-        f"{part} {key!r}: service {through_service[part].get(key)!r}, loader {through_loader[part].get(key)!r}"
-        for part in through_service
-        for key in sorted(set(through_service[part]) | set(through_loader[part]), key=repr)
-        if through_service[part].get(key) != through_loader[part].get(key)
-    ]
-    if differences:
-        raise SystemExit(
-            "the bulk loader (bench/bulkload.py) no longer writes the graph the service writes; first differences:\n  "
-            + "\n  ".join(differences[:8])
-        )
+    compare_digests(through_service, through_loader, "the bulk loader (bench/bulkload.py)")

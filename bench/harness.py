@@ -108,6 +108,11 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def local_server(uri: str) -> localserver.LocalServer | None:
+    """The neo4j-local that scratch_database started for `uri`; None for BENCH_NEO4J_URI (not ours to stop)."""
+    return _servers.get(uri)
+
+
 def neo4j_pid(uri: str) -> int | None:
     """The process of a server scratch_database started, or None (BENCH_NEO4J_URI, docker)."""
     server = _servers.get(uri)

@@ -1,12 +1,14 @@
 """Resolve through GraphQL over HTTP on loopback at two graph sizes, beside its baselines; throughput; memory.
 
-    .venv/bin/python -m bench.http_latency                       # 10,000 and 1,000,000 profiles (about 10 minutes)
+    .venv/bin/python -m bench.http_latency                       # 10,000 and 1,000,000 profiles
     .venv/bin/python -m bench.http_latency --profiles 10000 --large 50000 --rounds 500 --seconds 5   # quick check
 
 Two scratch Neo4j servers run side by side: one holds --profiles generated profiles, the other --large (the same
-generator and seed: the small graph is the first records of the large one). Both are loaded by the same bulk
-loader (bench/bulkload.py) after the app's migrations, so they differ only in size; the loader is first checked
-against the service's own ingest path, and each graph is checked by resolving a loaded profile through the service.
+generator and seed: the small graph is the first records of the large one). A graph of 100,000 profiles or more is
+written by bench/importer.py (CSV files through Neo4j's offline importer, then the app's migrations), a smaller one
+by bench/bulkload.py (through Bolt); both write the graph the service's ingest path writes, as
+tests/e2e/test_bench_loaders.py checks, so the two graphs differ only in size. Each graph is checked by resolving a
+loaded profile through the service.
 Two servers rather than one graph grown from small to large: both sizes are then sampled interleaved, round-robin,
 in the same minutes, so the noise of a shared machine falls on both alike and their ratio means something (a grown
 graph would measure the two sizes minutes apart). A real `idgraph serve` child process runs against each.
@@ -48,7 +50,7 @@ from app.db.schema import migrate
 from app.domain.model import IdentityKey
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
-from bench import bulkload
+from bench import bulkload, importer
 from bench.client import KeepAliveClient
 from bench.datagen import records
 from bench.harness import (
@@ -61,6 +63,7 @@ from bench.harness import (
     graphql_resolve,
     idgraph_serve,
     interleaved,
+    local_server,
     neo4j_heap_mb,
     neo4j_pid,
     process_memory_mb,
@@ -112,18 +115,29 @@ class Graph:
         return size_label(self.size)
 
 
+# Smaller graphs load faster through Bolt than through a stop, an offline import and a restart of their server.
+OFFLINE_FROM = 100_000
+
+
 @contextlib.asynccontextmanager
-async def graph(uri: str, size: int, *, shape_check: bool = False) -> AsyncIterator[Graph]:
+async def graph(uri: str, size: int) -> AsyncIterator[Graph]:
+    """A graph of `size` generated profiles at `uri`: imported offline (bench/importer.py) into a scratch neo4j-local
+    of ours from OFFLINE_FROM profiles on, else bulk-loaded through Bolt (bench/bulkload.py). Both loaders write the
+    graph the service's ingest path writes: tests/e2e/test_bench_loaders.py holds them to it."""
     settings = replace(Settings.from_env({}), neo4j_uri=uri)
+    strategy = default_strategy()
+    server = local_server(uri)
+    loaded: bulkload.Loaded | None = None
+    if server is not None and size >= OFFLINE_FROM:
+        print(f"importing {size:,} generated profiles offline...", flush=True)
+        loaded = await asyncio.to_thread(importer.load, server, records(size), strategy)
     driver = create_driver(settings)
     try:
         await migrate(driver, settings.neo4j_database)
-        service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key")
-        if shape_check:
-            print("checking the bulk loader against the service's ingest path...", flush=True)
-            await bulkload.check_shape(driver, service)
-        print(f"bulk-loading {size:,} generated profiles...", flush=True)
-        loaded = await bulkload.load(driver, records(size), service.strategy)
+        service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key")
+        if loaded is None:
+            print(f"bulk-loading {size:,} generated profiles...", flush=True)
+            loaded = await bulkload.load(driver, records(size), service.strategy)
         await bulkload.check_resolves(service, loaded)
         print(f"  {loaded.profiles:,} profiles in {loaded.seconds:.0f} s ({loaded.rate:,.0f}/s)", flush=True)
         yield Graph(size, uri, driver, service, loaded.seconds, [k.identity for k in loaded.known])
@@ -240,7 +254,7 @@ def ms_row(s: Stats, base: float) -> list[str]:
 
 async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
     async with (
-        graph(large_uri, args.large, shape_check=True) as large,
+        graph(large_uri, args.large) as large,
         graph(small_uri, args.profiles) as small,
         idgraph_serve(small.uri) as served_small,
         idgraph_serve(large.uri, scopes=("identity:read", "identity:write")) as served_large,
@@ -300,9 +314,10 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
     growth = resolve[g].median_ms / resolve[s].median_ms
     over_index = {label: resolve[label].median_ms / base[label] for label in (s, g)}
     body = [
-        f"{args.profiles:,} and {args.large:,} generated profiles, each in a scratch Neo4j of its own, bulk-loaded "
-        f"(bench/bulkload.py: {size_label(args.profiles)} in {small_load:.0f} s, {size_label(args.large)} in "
-        f"{large_load:.0f} s); a real `idgraph serve` process in front of each. {args.rounds:,} samples of each call, "
+        f"{args.profiles:,} and {args.large:,} generated profiles, each in a scratch Neo4j of its own, written by "
+        f"bench/bulkload.py or, from {OFFLINE_FROM:,} profiles on, bench/importer.py ({size_label(args.profiles)} in "
+        f"{small_load:.0f} s, {size_label(args.large)} in {large_load:.0f} s, normalization included); a real "
+        f"`idgraph serve` process in front of each. {args.rounds:,} samples of each call, "
         f"interleaved round-robin across both graphs ({latency_s:.0f} s in all), one request at a time; the side "
         f"figures (HTTP round trip, auto-commit lookup, httpx) in one round of every {SIDE_EVERY}. HTTP calls go "
         "through bench/client.py, a minimal keep-alive client; the httpx row shows what a heavier client adds.",

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.pathological
     .venv/bin/python -m bench.pathological --profiles 10000 --shared 20000 --rings 100 300 --rounds 300   # quick
 
-One scratch Neo4j, loaded by the bulk loader (bench/bulkload.py) after the app's migrations, holds --profiles
-generated profiles and:
+One scratch Neo4j, written by bench/importer.py (CSV files through Neo4j's offline importer, then the app's
+migrations), holds --profiles generated profiles and:
 
 - the hub: --shared profiles holding one phone number (+1 800 555 0199), each besides an email address of its
   own. It is far over the strategy's fan-out limit, so it is saturated as the app saturates it: it stops linking
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
@@ -39,7 +40,7 @@ from app.db.schema import migrate
 from app.domain.model import IdentityKey, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
-from bench import bulkload
+from bench import bulkload, importer
 from bench.client import KeepAliveClient
 from bench.datagen import records, sharing
 from bench.harness import (
@@ -48,6 +49,7 @@ from bench.harness import (
     graphql_resolve,
     idgraph_serve,
     interleaved,
+    local_server,
     record_targets,
     scratch_database,
     table,
@@ -114,22 +116,27 @@ async def check(service: IdentityService, rings: list[int]) -> None:
 
 async def run(uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
     settings = replace(Settings.from_env({}), neo4j_uri=uri)
+    strategy = default_strategy()
+    total = args.profiles + args.shared + sum(args.rings)
+    server = local_server(uri)
+    if server is None:
+        raise SystemExit("bench.pathological imports its graph into a scratch neo4j-local of its own")
+    print(f"importing {args.profiles:,} generated profiles, the hub and the rings offline...", flush=True)
+    source = itertools.chain(records(args.profiles), _shapes(args.shared, args.rings))
+    # `known`: ordinary phone numbers, of the generated profiles only (batches of 5,000 records)
+    loaded = await asyncio.to_thread(importer.load, server, source, strategy, sample_first=args.profiles)
     driver = create_driver(settings)
     await migrate(driver, settings.neo4j_database)
     max_nodes = max(2000, 3 * max(args.rings, default=0) + 100)
     service = IdentityService(
-        Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key", max_component_nodes=max_nodes
+        Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key", max_component_nodes=max_nodes
     )
-    total = args.profiles + args.shared + sum(args.rings)
-    print(f"bulk-loading {args.profiles:,} generated profiles, then the hub and the rings...", flush=True)
-    loaded = await bulkload.load(driver, records(args.profiles), service.strategy)
     await bulkload.check_resolves(service, loaded)
-    hits = [k.identity.value for k in loaded.known]  # ordinary phone numbers: of the generated profiles only
-    shaped = await bulkload.load(driver, _shapes(args.shared, args.rings), service.strategy)
-    if IdentityKey("phone_number", HUB_E164) not in shaped.saturated:
+    hits = [k.identity.value for k in loaded.known]
+    if IdentityKey("phone_number", HUB_E164) not in loaded.saturated:
         raise SystemExit("the hub's phone number was not saturated by the load")
     await check(service, args.rings)
-    load_s = loaded.seconds + shaped.seconds
+    load_s = loaded.seconds
     print(f"  {total:,} profiles in {load_s:.0f} s", flush=True)
     rng = random.Random(4)
 
@@ -201,7 +208,7 @@ async def run(uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
     ]
     body = "\n".join(
         [
-            f"{total:,} profiles in one scratch Neo4j, bulk-loaded in {load_s:.0f} s: {args.profiles:,} "
+            f"{total:,} profiles in one scratch Neo4j, imported offline in {load_s:.0f} s: {args.profiles:,} "
             f"generated, {args.shared:,} holding one phone number (the hub), and rings of "
             f"{', '.join(f'{n:,}' for n in args.rings)}. "
             f"A real `idgraph serve` with IDGRAPH_MAX_COMPONENT_NODES={max_nodes:,}, one request at a time; "

@@ -1,0 +1,47 @@
+"""The benchmarks' graph loaders write the graph the service's ingest path writes, so what they measure is the app.
+
+bench/importer.py (CSV files through Neo4j's offline importer into a stopped neo4j-local) and bench/bulkload.py
+(big UNWIND batches through Bolt) each store a sample of generated records (blocked and invalid values, households,
+one value shared past the fan-out limit) that the service has stored before them, and the two graphs are compared:
+the same profiles, identities and edges with the same properties (values too, but for ids and times).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app import localserver
+from app.config import Settings
+from app.db.driver import create_driver
+from app.db.repository import Neo4jRepository
+from app.domain.strategy import default_strategy
+from app.services import IdentityService
+from bench import bulkload, importer
+
+pytestmark = pytest.mark.neo4j
+
+
+def test_the_offline_importer_writes_the_graph_the_service_writes(own_server: localserver.LocalServer) -> None:
+    asyncio.run(importer.migrated(own_server.uri))
+    importer.check_shape(own_server, default_strategy(), sample=200)  # SystemExit naming the differences
+
+
+def test_the_bolt_bulk_loader_writes_the_graph_the_service_writes(own_server: localserver.LocalServer) -> None:
+    async def check() -> None:
+        driver = create_driver(Settings.from_env({"NEO4J_URI": own_server.uri}))
+        try:
+            await driver.execute_query("MATCH (n) DETACH DELETE n")
+            await importer.migrated(own_server.uri)
+            service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key")
+            await bulkload.check_shape(driver, service, sample=200)
+        finally:
+            await driver.close()
+
+    asyncio.run(check())
+
+
+def test_an_offline_import_refuses_a_running_server(own_server: localserver.LocalServer) -> None:
+    with pytest.raises(localserver.LocalDatabaseError, match="stop it before an offline import"):
+        localserver.offline_import(own_server, [], [])
