@@ -195,6 +195,7 @@ def offline_import(
     command = [
         java, f"-Xmx{heap}", *JAVA_FLAGS, "-cp", f"{LIB}/*", "org.neo4j.cli.AdminTool",
         "database", "import", "full", "neo4j", "--overwrite-destination=true", "--id-type=integer",
+        f"--report-file={server.home.parent / (server.home.name + '-import.report')}",
         *(f"--nodes={label}={path}" for label, path in nodes),
         *(f"--relationships={kind}={path}" for kind, path in relationships),
     ]  # fmt: skip
