@@ -9,8 +9,9 @@ from __future__ import annotations
 
 
 def decoded_is_unicode_text(text: str, value: object) -> bool:
-    """is_unicode_text(value) for the value json.loads made of the str `text`, without walking it when `text` has no
-    "\\u" escape: a str holds no lone surrogate that did not come from one (the bulk path reads a million lines)."""
+    """is_unicode_text(value) for the value json.loads made of `text`, a str decoded from UTF-8, without walking it
+    when `text` has no "\\u" escape: such a str holds no lone surrogate, so only an escape can put one into the value
+    (the bulk path reads a million lines)."""
     return "\\u" not in text or is_unicode_text(value)
 
 

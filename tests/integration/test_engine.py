@@ -27,6 +27,35 @@ async def test_upsert_is_idempotent_on_source_and_source_id(service: IdentitySer
     assert second.profile.attributes == {"tier": "Gold"}
 
 
+async def test_a_batch_naming_one_profile_twice_gives_it_one_edge_per_identity(service: IdentityService) -> None:
+    first = await service.upsert_profile(ProfileInput("crm", ((EMAIL, "a@example.com"),), source_id="C-1"))
+    results = await service.upsert_profiles(
+        [
+            ProfileInput("crm", ((PHONE, "(415) 555-2671"),), source_id="C-1"),
+            ProfileInput("api", ((PHONE, "+14155552671"),), profile_id=first.profile.id),
+        ]
+    )
+    assert {r.profile.id for r in results} == {first.profile.id}
+    links = [link for link in results[-1].customer.links if link.key == PHONE]
+    assert [link.value for link in links] == ["+14155552671"]
+    assert links[0].raw in ("(415) 555-2671", "+14155552671")  # one of the batch's spellings
+
+
+async def test_a_missing_profile_id_in_a_batch_stores_the_other_rows(service: IdentityService) -> None:
+    outcomes = await service.ingest_batch(
+        [
+            ProfileInput("crm", ((PHONE, "+14155552671"),), source_id="C-1"),
+            ProfileInput("api", ((EMAIL, "ghost@example.com"),), profile_id="no-such-profile"),
+            ProfileInput("ivr", ((PHONE, "415.555.2671"), (EMAIL, "b@example.com")), source_id="I-1"),
+        ]
+    )
+    assert [o.error is None for o in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1].error, NotFound)
+    found = await service.resolve([(EMAIL, "b@example.com")])
+    assert found.customer is not None and len(found.customer.profiles) == 2
+    assert (await service.resolve([(EMAIL, "ghost@example.com")])).status is ResolutionStatus.NOT_FOUND
+
+
 async def test_attributes_merge_per_key_and_null_removes_one(service: IdentityService) -> None:
     await service.upsert_profile(
         ProfileInput("crm", ((PHONE, "+14155552671"),), source_id="C-1", attributes={"tier": "Gold", "lang": "en"})

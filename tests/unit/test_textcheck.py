@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.textcheck import is_unicode_text
+from app.textcheck import decoded_is_unicode_text, is_unicode_text
 
 
 @pytest.mark.parametrize(
@@ -72,3 +72,31 @@ def test_agrees_with_utf8_encoding_of_the_whole_value(value: object) -> None:
     except UnicodeEncodeError:
         encodable = False
     assert is_unicode_text(value) is encodable
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": "plain"}',
+        '{"a": "J\u00f6hn"}',
+        '{"a": "\\ud83d\\ude00"}',
+        '{"a": "\\ud800"}',
+        '{"\\udc00": 1}',
+        '"x\\\\u"',
+    ],
+)
+def test_the_escape_free_shortcut_agrees_with_the_walk(text: str) -> None:
+    value = json.loads(text)
+    assert decoded_is_unicode_text(text, value) == is_unicode_text(value)
+
+
+@given(st.text())  # lone surrogates included
+def test_the_shortcut_agrees_with_the_walk_on_any_line_read_as_utf8(text: str) -> None:
+    for ensure_ascii in (True, False):
+        try:
+            raw = json.dumps({"v": text, text: [text]}, ensure_ascii=ensure_ascii).encode("utf-8")
+        except UnicodeEncodeError:
+            continue  # a lone surrogate written as itself is not UTF-8: no such line is ever read
+        line = raw.decode("utf-8")
+        value = json.loads(line)
+        assert decoded_is_unicode_text(line, value) == is_unicode_text(value)
