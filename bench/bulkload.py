@@ -343,6 +343,19 @@ def sample_records(sample: int, strategy: Strategy) -> list[Record]:
     return [*records(sample, seed=991), *sharing(limit + 10, "+1 800 555 0177", tag="shape")]
 
 
+async def stored_by_service(service: IdentityService, driver: AsyncDriver, chosen: list[Record]) -> dict[str, Any]:
+    """Store records through the service's ingest path (records it refuses left out) and digest the graph."""
+    items = []
+    for record in chosen:
+        try:
+            items.append(profile_input_from_record(record))
+        except AppError:
+            continue
+    for start in range(0, len(items), 100):
+        await service.ingest_batch(items[start : start + 100])
+    return await digest(driver)
+
+
 def compare_digests(service: dict[str, dict[Any, Any]], loader: dict[str, dict[Any, Any]], what: str) -> None:
     """SystemExit naming the first differences between the service's graph and a loader's."""
     differences = [
@@ -367,15 +380,7 @@ async def check_shape(driver: AsyncDriver, service: IdentityService, *, sample: 
     if found[0]["n"]:
         raise SystemExit("bulk load shape check: the database is not empty")
     chosen = sample_records(sample, service.strategy)
-    items = []
-    for record in chosen:
-        try:
-            items.append(profile_input_from_record(record))
-        except AppError:
-            continue
-    for start in range(0, len(items), 100):
-        await service.ingest_batch(items[start : start + 100])
-    through_service = await digest(driver)
+    through_service = await stored_by_service(service, driver, chosen)
     await _wipe(driver)
     await load(driver, chosen, service.strategy, batch=100, workers=1, say=lambda _: None)
     through_loader = await digest(driver)

@@ -33,10 +33,18 @@ from app.db.repository import Neo4jRepository
 from app.db.schema import migrate
 from app.domain.model import IdentityKey
 from app.domain.strategy import Strategy
-from app.domain.validation import profile_input_from_record
-from app.errors import AppError
 from app.services import IdentityService
-from bench.bulkload import Known, Loaded, Record, compare_digests, digest, prepare, progress, sample_records
+from bench.bulkload import (
+    Known,
+    Loaded,
+    Record,
+    compare_digests,
+    digest,
+    prepare,
+    progress,
+    sample_records,
+    stored_by_service,
+)
 
 _EDGE_HEADER = [":START_ID(Profile)", ":END_ID(Identity)", "raw", "source", "rule_version",
                 "first_seen:datetime", "last_seen:datetime"]  # fmt: skip
@@ -278,15 +286,7 @@ def check_shape(server: localserver.LocalServer, strategy: Strategy, *, sample: 
         driver = create_driver(Settings.from_env({"NEO4J_URI": server.uri}))
         try:
             service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key")
-            items = []
-            for record in chosen:
-                try:
-                    items.append(profile_input_from_record(record))
-                except AppError:
-                    continue
-            for start in range(0, len(items), 100):
-                await service.ingest_batch(items[start : start + 100])
-            return await digest(driver)
+            return await stored_by_service(service, driver, chosen)
         finally:
             await driver.close()
 
