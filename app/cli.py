@@ -20,6 +20,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app.web import create_app
 
+    # The level governs every log line of the process, not only uvicorn's: at "warning" the access log (INFO, one
+    # line per request, app/observability.py) is off.
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else args.log_level.upper())
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
@@ -85,7 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API", description="Serve the HTTP API with uvicorn.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="the least severe log lines written, uvicorn's and idgraph's alike; the access log is INFO (default info)",
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser(
