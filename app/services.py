@@ -437,9 +437,11 @@ class IdentityService:
         )
         if receipt is None:
             raise NotFound(f"no profile with id {profile_id}")
+        # The profile id, not the request id: a request id is the caller's free text within the id format, and
+        # stewards do use account ids as ticket references (the failure suite's fuzzer did just that).
         logger.info(
-            "erasure %s: %d profiles, %d identities deleted, %d values suppressed",
-            request_id,
+            "erasure from profile %s: %d profiles, %d identities deleted, %d values suppressed",
+            profile_id,
             receipt.profiles_deleted,
             receipt.identities_deleted,
             receipt.suppressed,
