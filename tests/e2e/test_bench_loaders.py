@@ -45,3 +45,34 @@ def test_the_bolt_bulk_loader_writes_the_graph_the_service_writes(own_server: lo
 def test_an_offline_import_refuses_a_running_server(own_server: localserver.LocalServer) -> None:
     with pytest.raises(localserver.LocalDatabaseError, match="stop it before an offline import"):
         localserver.offline_import(own_server, [], [])
+
+
+def test_the_resolve_cpu_breakdown_times_every_layer(own_server: localserver.LocalServer) -> None:
+    """bench/resolve_cpu.py wraps entry points of strawberry and of the app; a renamed one must fail here, not
+    silently time nothing. Every layer of the breakdown is measured, and the wrappers are gone afterwards."""
+    import argparse
+    import re
+
+    import strawberry.schema.schema as strawberry_schema
+
+    from bench import resolve_cpu
+
+    execute = strawberry_schema.Schema.execute
+
+    async def breakdown() -> str:
+        driver = create_driver(Settings.from_env({"NEO4J_URI": own_server.uri}))
+        try:
+            await driver.execute_query("MATCH (n) DETACH DELETE n")
+        finally:
+            await driver.close()
+        return await resolve_cpu.measure(own_server.uri, argparse.Namespace(profiles=300, rounds=30, warmup=5))
+
+    body = asyncio.run(breakdown())
+    figures = dict(re.findall(r"^\| \**(.+?)\** \| \**([0-9,]+)\** \|$", body, re.MULTILINE))
+    layers = [name for name in figures if "in all" not in name and "outside the app" not in name]
+    assert len(layers) == 8, figures
+    assert int(figures["repository read: driver, Neo4j I/O callbacks, record decoding"].replace(",", "")) > 0
+    assert int(figures["GraphQL resolve, in all"].replace(",", "")) > 0
+    assert sum(int(figures[name].replace(",", "")) > 0 for name in layers) >= 6, figures  # rounding may zero one
+    assert "GraphQL / REST, CPU per request" in body
+    assert strawberry_schema.Schema.execute is execute
