@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from inspect import isawaitable
 from typing import Annotated, Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, execute
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -18,14 +20,15 @@ from strawberry.extensions import (
 )
 from strawberry.scalars import JSON
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.domain import model
 from app.errors import InvalidInput
 from app.graphql import types as t
 from app.graphql.context import Context
-from app.graphql.errors import ErrorCodes, log_refusals, request_id_of
+from app.graphql.errors import ErrorCodes, coded, log_refusals, request_id_of
 from app.graphql.permissions import CanErase, CanRead, CanWrite
+from app.graphql.prepared import Prepared, PreparedDocuments, RememberValidated
 
 Info = strawberry.Info[Context, Any]
 
@@ -246,11 +249,42 @@ class Mutation:
 
 
 class Schema(strawberry.Schema):
-    """strawberry's schema, minus its error logging: strawberry logs each error's text with the document's lines
-    and the exception's message, which quote the request's phone numbers, emails and account ids."""
+    """strawberry's schema, minus its error logging (strawberry logs each error's text with the document's lines
+    and the exception's message, which quote the request's phone numbers, emails and account ids), plus the
+    prepared documents and their short path through execution (app/graphql/prepared.py)."""
+
+    def __init__(self, *, prepared: PreparedDocuments, **options: Any) -> None:
+        super().__init__(**options)
+        self.prepared = prepared
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         log_refusals(errors, request_id_of(execution_context.context if execution_context else None))
+
+    async def execute_prepared(
+        self, prepared: Prepared, variables: dict[str, Any] | None, context: Context
+    ) -> ExecutionResult:
+        """What execute() answers for a document that validated before: graphql-core's executor with strawberry's
+        resolvers, the operation strawberry chose, then the errors logged (process_errors) and coded (ErrorCodes)
+        as on strawberry's path, an exception escaping the executor included."""
+        try:
+            result = execute(
+                self._schema,
+                prepared.document,
+                variable_values=variables,
+                context_value=context,
+                operation_name=prepared.operation_name,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]  # strawberry's own, as it passes it
+            )
+            if isawaitable(result):
+                result = await result
+            data, errors = result.data, result.errors
+        except Exception as exc:  # strawberry's execute makes an error of the result of it too
+            data, errors = None, [exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)]
+        if not errors:
+            return ExecutionResult(data=data, errors=None)
+        request_id = request_id_of(context)
+        log_refusals(errors, request_id)
+        return ExecutionResult(data=data, errors=[coded(e, request_id) for e in errors])
 
 
 # Parsed and validated documents are cached by their text (a few hundred, least recently used first out): agent
@@ -278,8 +312,10 @@ LIMIT_RULES = (
 )
 
 
-def build_schema(extra_extensions: Sequence[Any] = ()) -> strawberry.Schema:
+def build_schema(extra_extensions: Sequence[Any] = ()) -> Schema:
+    prepared = PreparedDocuments(maxsize=DOCUMENT_CACHE_SIZE)
     return Schema(
+        prepared=prepared,
         query=Query,
         mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=True),
@@ -290,5 +326,6 @@ def build_schema(extra_extensions: Sequence[Any] = ()) -> strawberry.Schema:
             lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
             ErrorCodes,
             *extra_extensions,
+            lambda: RememberValidated(prepared),  # last: it remembers what every validation rule let through
         ],
     )

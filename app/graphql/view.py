@@ -12,13 +12,17 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection
+from strawberry.types.unset import UNSET
 
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY
 from app.graphql.context import Context
-from app.graphql.schema import build_schema
+from app.graphql.prepared import Prepared
+from app.graphql.schema import Schema, build_schema
 from app.textcheck import is_unicode_text
 
 logger = logging.getLogger(__name__)
+
+PreparedRequest = tuple[Prepared, dict[str, Any] | None]  # the document to run again, and the request's variables
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -33,6 +37,42 @@ class GraphQLView(GraphQL[Context, None]):
         except HTTPException as refusal:
             response = transport_refusal(refusal, scope.get(REQUEST_ID_KEY, "-"))
         await response(scope, receive, send)
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """strawberry's, except that a plain JSON POST of a prepared document (app/graphql/prepared.py) is executed
+        at once; anything else, a first sight of a document included, takes strawberry's whole path."""
+        schema = self.schema
+        found = None
+        if isinstance(schema, Schema) and context is UNSET and root_value is UNSET:
+            found = await self._prepared_request(request, schema)
+        if found is None or not isinstance(schema, Schema):
+            return await super().run(request, context, root_value)
+        prepared, variables = found
+        sub_response = await self.get_sub_response(request)
+        result = await schema.execute_prepared(prepared, variables, await self.get_context(request, sub_response))
+        response_data = await self.process_result(request=request, result=result)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
+
+    async def _prepared_request(self, request: Request, schema: Schema) -> PreparedRequest | None:
+        """The prepared document and variables of a request strawberry would run as one plain operation: POST,
+        a JSON body naming a remembered (query, operationName), no extensions, no streaming Accept header."""
+        if request.method != "POST" or not len(schema.prepared):
+            return None
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        accept = request.headers.get("accept", "")
+        if content_type != "application/json" or "multipart" in accept or "event-stream" in accept:
+            return None
+        try:
+            data = self.parse_json(await request.body())
+        except HTTPException:
+            return None  # strawberry's path refuses it the same way, in its own words
+        if not isinstance(data, dict) or data.get("extensions") is not None:
+            return None
+        query, name, variables = data.get("query"), data.get("operationName"), data.get("variables")
+        if not isinstance(query, str) or not isinstance(name, str | None) or not isinstance(variables, dict | None):
+            return None
+        prepared = schema.prepared.get(query, name)
+        return None if prepared is None else (prepared, variables)
 
     def parse_json(self, data: str | bytes) -> Any:
         """The request body (or a query parameter) as JSON. strawberry's only catches JSONDecodeError; this also
