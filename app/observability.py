@@ -279,4 +279,5 @@ class Observability:
             fields["operation"] = self.metrics.graphql_operation(operation, outcome)
             fields["outcome"] = outcome
         # logfmt in the message for plain handlers; the same fields as record attributes for structured ones.
-        access_logger.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra=fields)
+        if access_logger.isEnabledFor(logging.INFO):  # `serve --log-level warning` turns it off: build nothing
+            access_logger.info(" ".join(f"{k}={v}" for k, v in fields.items()), extra=fields)
