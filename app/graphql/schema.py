@@ -287,10 +287,12 @@ class Schema(strawberry.Schema):
         return ExecutionResult(data=data, errors=[coded(e, request_id) for e in errors])
 
 
-# Parsed and validated documents are cached by their text (a few hundred, least recently used first out): agent
-# desktops and routing flows send the same few documents over and over, and parsing plus validation cost more than
-# the database lookup of a resolve (measured with pyinstrument: docs/benchmarks.md). The depth and alias limits are
-# validation rules; built once here, they stay the same classes from request to request, so cached validations match.
+# Parsed and validated documents are cached by their text (a few hundred, least recently used first out): parsing
+# plus validation cost more than the database lookup of a resolve (measured with pyinstrument: docs/benchmarks.md).
+# A document that validated is then run on the prepared path (app/graphql/prepared.py), which skips both; these
+# caches serve strawberry's path: a document refused again and again, or sent with `extensions`. The depth and alias
+# limits are validation rules; built once here, they stay the same classes from request to request, so cached
+# validations match.
 DOCUMENT_CACHE_SIZE = 256
 
 

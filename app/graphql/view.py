@@ -45,8 +45,9 @@ class GraphQLView(GraphQL[Context, None]):
         found = None
         if isinstance(schema, Schema) and context is UNSET and root_value is UNSET:
             found = await self._prepared_request(request, schema)
-        if found is None or not isinstance(schema, Schema):
+        if found is None:
             return await super().run(request, context, root_value)
+        assert isinstance(schema, Schema)  # found implies it
         prepared, variables = found
         sub_response = await self.get_sub_response(request)
         result = await schema.execute_prepared(prepared, variables, await self.get_context(request, sub_response))
