@@ -9,6 +9,8 @@ the same profiles, identities and edges with the same properties (values too, bu
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,7 @@ from app.db.repository import Neo4jRepository
 from app.domain.strategy import default_strategy
 from app.services import IdentityService
 from bench import bulkload, importer
+from bench import ingest as ingest_bench
 
 pytestmark = pytest.mark.neo4j
 
@@ -76,3 +79,43 @@ def test_the_resolve_cpu_breakdown_times_every_layer(own_server: localserver.Loc
     assert sum(int(figures[name].replace(",", "")) > 0 for name in layers) >= 6, figures  # rounding may zero one
     assert "GraphQL / REST, CPU per request" in body
     assert strawberry_schema.Schema.execute is execute
+
+
+def test_the_idempotent_floor_of_the_ingest_benchmark_is_idempotent(
+    own_server: localserver.LocalServer, tmp_path: Path
+) -> None:
+    """bench/ingest.py's floor phase claims the least a re-runnable load does: one profile per (source, source_id),
+    one identity per raw (key, value), one edge per pair, and nothing new when the same file is loaded again."""
+    path = tmp_path / "floor.jsonl"
+    ingest_bench.generate(path, 600, seed=3)
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    wanted = {
+        "profiles": len({(r["source"], r["source_id"]) for r in rows}),
+        "identities": len({(i["key"], i["value"]) for r in rows for i in r["identities"]}),
+        "edges": len({(r["source"], r["source_id"], i["key"], i["value"]) for r in rows for i in r["identities"]}),
+    }
+    counts = """
+        MATCH (p:Profile) WITH count(p) AS profiles
+        MATCH (i:Identity) WITH profiles, count(i) AS identities
+        OPTIONAL MATCH (:Profile)-[e:HAS_IDENTITY]->(:Identity)
+        RETURN profiles, identities, count(e) AS edges
+    """
+
+    async def load_twice() -> list[dict[str, int]]:
+        driver = create_driver(Settings.from_env({"NEO4J_URI": own_server.uri}))
+        try:
+            await driver.execute_query("MATCH (n) DETACH DELETE n")
+            await importer.migrated(own_server.uri)
+            seen = []
+            for _ in range(2):
+                await ingest_bench.statement_load(driver, path, 100, 2, ingest_bench.FLOOR, ingest_bench.floor_params)
+                found, _, _ = await driver.execute_query(counts)
+                seen.append(found[0].data())
+            await driver.execute_query("MATCH (n) DETACH DELETE n")
+            return seen
+        finally:
+            await driver.close()
+
+    first, second = asyncio.run(load_twice())
+    assert first == wanted
+    assert second == wanted
