@@ -83,8 +83,9 @@ test: install neo4j-local lint
 # bench.summary prints (and writes there) the table of targets met and missed at the end: GraphQL resolve at 10k
 # and 1M profiles with its baselines, writes, throughput and memory (bench.http_latency, about 11 minutes on the
 # 2-core machine, 4 of them writing the 1M graph through the offline importer); pathological shapes
-# (bench.pathological, about 2); `idgraph ingest` beside its raw baseline (bench.ingest, about 1; the issue's
-# figure is --records 1000000, about 15). BENCH_LARGE=200000 BENCH_ROUNDS=2000 makes a quick run.
+# (bench.pathological, about 2); `idgraph ingest` beside an idempotent MERGE floor and the raw CREATE baseline
+# (bench.ingest, about 1; the issue's figure is --records 1000000, about 13). BENCH_LARGE=200000
+# BENCH_ROUNDS=2000 makes a quick run.
 # bench.engine_latency (no HTTP) runs on its own.
 BENCH_PROFILES ?= 10000
 BENCH_LARGE ?= 1000000

@@ -119,6 +119,18 @@ def neo4j_pid(uri: str) -> int | None:
     return server.pid() if server is not None else None
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds a process has used so far, from /proc/<pid>/stat; None when unreadable."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3, utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def child_env(uri: str, var_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of an `idgraph` child process: this one's, without any NEO4J_* or IDGRAPH_* setting of
     the caller's shell (its strategy, tokens, limits), pointed at `uri` and `var_dir`, plus `extra`."""

@@ -39,7 +39,17 @@ from neo4j import AsyncDriver, AsyncGraphDatabase
 
 from app.config import REPO_ROOT
 from bench.datagen import records
-from bench.harness import WORK, Target, child_env, record_targets, scratch_database, table, write_section
+from bench.harness import (
+    WORK,
+    Target,
+    child_env,
+    neo4j_pid,
+    process_cpu_s,
+    record_targets,
+    scratch_database,
+    table,
+    write_section,
+)
 
 BASELINE: LiteralString = """
 UNWIND $rows AS row
@@ -82,7 +92,8 @@ class Phase:
     seconds: float
     rate: float
     peak_rss_mb: float | None = None
-    cpu_s: float | None = None  # user + system CPU of the ingest process
+    cpu_s: float | None = None  # user + system CPU of the loading process (idgraph ingest, or this one)
+    neo4j_cpu_s: float | None = None  # user + system CPU of the scratch Neo4j during the timed load
     summary: str = ""
 
 
@@ -107,6 +118,7 @@ def run_ingest(uri: str, path: Path, count: int, batch: int, workers: int, warm:
     if warm is not None:
         subprocess.run(command(warm), env=env, check=True, capture_output=True)
         asyncio.run(wipe(uri, schema=False))
+    neo4j_before = process_cpu_s(neo4j_pid(uri))
     started = time.perf_counter()
     child = subprocess.Popen(command(path), env=env, stdout=subprocess.PIPE, text=True)  # stderr: its progress lines
     assert child.stdout is not None
@@ -114,11 +126,33 @@ def run_ingest(uri: str, path: Path, count: int, batch: int, workers: int, warm:
     child.stdout.close()
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
+    neo4j_cpu = _cpu_since(neo4j_before, process_cpu_s(neo4j_pid(uri)))
     child.returncode = os.waitstatus_to_exitcode(status)
     print(summary, end="", flush=True)
     if child.returncode != 0:
         raise SystemExit(f"idgraph ingest exited with status {child.returncode}")
-    return Phase(seconds, count / seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, summary)
+    return Phase(seconds, count / seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, neo4j_cpu, summary)
+
+
+def _cpu_since(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
+
+
+async def timed_load(
+    uri: str,
+    driver: AsyncDriver,
+    path: Path,
+    count: int,
+    batch: int,
+    workers: int,
+    statement: LiteralString,
+    params: Callable[[list[dict[str, Any]]], dict[str, Any]],
+) -> Phase:
+    """statement_load, with the CPU this process and the scratch Neo4j spent on it."""
+    neo4j_before, cpu_before = process_cpu_s(neo4j_pid(uri)), time.process_time()
+    seconds = await statement_load(driver, path, batch, workers, statement, params)
+    cpu = time.process_time() - cpu_before
+    return Phase(seconds, count / seconds, None, cpu, _cpu_since(neo4j_before, process_cpu_s(neo4j_pid(uri))))
 
 
 async def run_baseline(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
@@ -130,8 +164,7 @@ async def run_baseline(uri: str, path: Path, count: int, batch: int, workers: in
         if warm is not None:
             await statement_load(driver, warm, batch, workers, BASELINE, raw_params)
             await wipe(uri, schema=False)
-        seconds = await statement_load(driver, path, batch, workers, BASELINE, raw_params)
-        return Phase(seconds, count / seconds)
+        return await timed_load(uri, driver, path, count, batch, workers, BASELINE, raw_params)
     finally:
         await driver.close()
 
@@ -144,8 +177,7 @@ async def run_floor(uri: str, path: Path, count: int, batch: int, workers: int, 
         if warm is not None:
             await statement_load(driver, warm, batch, workers, FLOOR, floor_params)
             await wipe(uri, schema=False)
-        seconds = await statement_load(driver, path, batch, workers, FLOOR, floor_params)
-        return Phase(seconds, count / seconds)
+        return await timed_load(uri, driver, path, count, batch, workers, FLOOR, floor_params)
     finally:
         await driver.close()
 
@@ -231,6 +263,22 @@ async def wipe(uri: str, *, schema: bool = True) -> None:
         await driver.close()
 
 
+def _figures(phase: Phase, count: int) -> list[str]:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:,.1f}"
+
+    both = None if phase.cpu_s is None or phase.neo4j_cpu_s is None else phase.cpu_s + phase.neo4j_cpu_s
+    return [
+        f"{phase.seconds:,.1f}",
+        f"{phase.rate:,.0f}",
+        "-" if phase.peak_rss_mb is None else f"{phase.peak_rss_mb:,.0f}",
+        seconds(phase.cpu_s),
+        seconds(phase.neo4j_cpu_s),
+        "-" if both is None else f"{both / count * 1e6:,.0f}",
+        "-" if both is None else f"{both / (phase.seconds * (os.cpu_count() or 1)):.0%}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -270,24 +318,31 @@ def main() -> None:
             path.unlink(missing_ok=True)
         if warm is not None:
             warm.unlink(missing_ok=True)
-    rows = [
-        [
-            "`idgraph ingest` (child process)",
-            f"{ingest.seconds:,.1f}",
-            f"{ingest.rate:,.0f}",
-            f"{ingest.peak_rss_mb:,.0f}",
-            f"{ingest.cpu_s:,.1f}",
-        ],
-        ["idempotent floor: `UNWIND ... MERGE`, raw values", f"{floor.seconds:,.1f}", f"{floor.rate:,.0f}", "-", "-"],
-        ["raw `UNWIND ... CREATE`", f"{baseline.seconds:,.1f}", f"{baseline.rate:,.0f}", "-", "-"],
+    phases = [
+        ("`idgraph ingest` (child process)", ingest),
+        ("idempotent floor: `UNWIND ... MERGE`, raw values", floor),
+        ("raw `UNWIND ... CREATE`", baseline),
     ]
+    rows = [[name, *_figures(phase, args.records)] for name, phase in phases]
     ratio = ingest.rate / baseline.rate
     body = (
         f"{args.records:,} generated records ({size / 2**20:,.0f} MB of JSON Lines), batches of {args.batch_size:,}, "
         f"{args.workers} writer(s) in every phase, each phase on a fresh scratch Neo4j warmed up by loading (then "
         f"deleting) {args.warmup:,} other records. Load average (1 min) at "
         f"the start: {load_at_start:.1f}, at the end: {os.getloadavg()[0]:.1f}.\n\n"
-        + table(rows, ["load", "seconds", "records/s", "peak RSS MB", "CPU s of the Python process"])
+        + table(
+            rows,
+            [
+                "load",
+                "seconds",
+                "records/s",
+                "peak RSS MB",
+                "CPU s, loading process",
+                "CPU s, Neo4j",
+                "CPU us per record, both",
+                "of the machine's CPU",
+            ],
+        )
         + f"\n\nidgraph ingest / raw baseline: **{ratio:.2f}x** (targets: at least 10,000 records/s and at least 0.5x)."
         + f" Idempotent floor / raw baseline: {floor.rate / baseline.rate:.2f}x; idgraph ingest / idempotent floor: "
         f"{ingest.rate / floor.rate:.2f}x."
