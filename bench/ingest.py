@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,28 +156,41 @@ async def timed_load(
 
 
 async def run_baseline(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
-    driver = AsyncGraphDatabase.driver(uri)
-    try:
+    async def plain_indexes(driver: AsyncDriver) -> None:
         for statement in BASELINE_INDEXES:
             await driver.execute_query(statement)
         await driver.execute_query("CALL db.awaitIndexes(300)")
-        if warm is not None:
-            await statement_load(driver, warm, batch, workers, BASELINE, raw_params)
-            await wipe(uri, schema=False)
-        return await timed_load(uri, driver, path, count, batch, workers, BASELINE, raw_params)
-    finally:
-        await driver.close()
+
+    return await run_statement(uri, path, count, batch, workers, warm, BASELINE, raw_params, plain_indexes)
 
 
 async def run_floor(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
-    env = child_env(uri, WORK / "floor-var")
-    subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True, capture_output=True)
+    async def idgraph_schema(driver: AsyncDriver) -> None:
+        env = child_env(uri, WORK / "floor-var")
+        subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True, capture_output=True)
+
+    return await run_statement(uri, path, count, batch, workers, warm, FLOOR, floor_params, idgraph_schema)
+
+
+async def run_statement(
+    uri: str,
+    path: Path,
+    count: int,
+    batch: int,
+    workers: int,
+    warm: Path | None,
+    statement: LiteralString,
+    params: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    schema: Callable[[AsyncDriver], Awaitable[None]],
+) -> Phase:
+    """One phase loaded by `statement`: the schema, the warm-up load (then deleted), the timed load and its CPU."""
     driver = AsyncGraphDatabase.driver(uri)
     try:
+        await schema(driver)
         if warm is not None:
-            await statement_load(driver, warm, batch, workers, FLOOR, floor_params)
+            await statement_load(driver, warm, batch, workers, statement, params)
             await wipe(uri, schema=False)
-        return await timed_load(uri, driver, path, count, batch, workers, FLOOR, floor_params)
+        return await timed_load(uri, driver, path, count, batch, workers, statement, params)
     finally:
         await driver.close()
 
