@@ -17,6 +17,11 @@ suppression list, no fan-out rule, no history. It says what any load that can be
 on this machine, beside the raw CREATE that cannot. Each phase first loads (then deletes) --warmup records of
 another seed, so all are timed on a warmed-up JVM rather than a cold one. With BENCH_NEO4J_URI set, that database
 is wiped (data, constraints, indexes) before each phase.
+
+Every phase reports the CPU its loading process (the `idgraph ingest` child, or this process for the two statement
+loads) and the scratch Neo4j (from /proc; "-" for BENCH_NEO4J_URI) spent on the timed load, per record and as a
+share of the machine's cores: a phase near 100% is bound by CPU, and a target's rate is then bounded by its CPU per
+record.
 """
 
 from __future__ import annotations
