@@ -55,6 +55,7 @@ from bench.harness import (
     table,
     write_section,
 )
+from bench.importer import migrated
 
 BASELINE: LiteralString = """
 UNWIND $rows AS row
@@ -171,8 +172,7 @@ async def run_baseline(uri: str, path: Path, count: int, batch: int, workers: in
 
 async def run_floor(uri: str, path: Path, count: int, batch: int, workers: int, warm: Path | None) -> Phase:
     async def idgraph_schema(driver: AsyncDriver) -> None:
-        env = child_env(uri, WORK / "floor-var")
-        subprocess.run([sys.executable, "-m", "app.cli", "migrate"], env=env, check=True, capture_output=True)
+        await migrated(uri)
 
     return await run_statement(uri, path, count, batch, workers, warm, FLOOR, floor_params, idgraph_schema)
 
