@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from app.commands import add_data_commands
 from app.config import Settings
 from app.errors import AppError
+from app.keys import add_key_commands
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     add_data_commands(commands)
+    add_key_commands(commands)
     return parser
 
 

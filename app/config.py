@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,9 @@ from app.errors import InvalidInput
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+# The shortest erasure key accepted (bytes of IDGRAPH_ERASURE_KEY or of the key file): a generated key has 64.
+MIN_ERASURE_KEY_BYTES = 32
 
 # What `idgraph db up` starts on this machine: docker compose when a Docker engine answers, else neo4j-local.
 LOCAL_DB_CHOICES = ("auto", "neo4j-local", "docker")
@@ -38,6 +42,7 @@ class Settings:
     introspection: bool = True
     max_body_bytes: int = 1_048_576
     webhook_secret: str | None = None
+    retention_lease_s: float = 300.0  # automatic retention: how long a replica's lease lasts unless renewed
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -52,7 +57,7 @@ class Settings:
             strategy_path=Path(strategy) if strategy else None,
             var_dir=var_dir,
             tokens_file=Path(env.get("IDGRAPH_TOKENS_FILE") or var_dir / "tokens.json"),
-            erasure_key_value=env.get("IDGRAPH_ERASURE_KEY") or None,
+            erasure_key_value=env.get("IDGRAPH_ERASURE_KEY"),  # set but empty: refused by erasure_key()
             query_timeout_s=_positive_float(env, "IDGRAPH_QUERY_TIMEOUT_S", 5.0),
             connect_timeout_s=_positive_float(env, "IDGRAPH_CONNECT_TIMEOUT_S", 2.0),
             max_component_nodes=int(_positive_float(env, "IDGRAPH_MAX_COMPONENT_NODES", 2000)),
@@ -61,6 +66,7 @@ class Settings:
             introspection=_flag(env, "IDGRAPH_INTROSPECTION", True),
             max_body_bytes=int(_positive_float(env, "IDGRAPH_MAX_BODY_BYTES", 1_048_576)),
             webhook_secret=env.get("IDGRAPH_WEBHOOK_SECRET") or None,
+            retention_lease_s=_positive_float(env, "IDGRAPH_RETENTION_LEASE_S", 300.0),
         )
 
     @property
@@ -77,16 +83,14 @@ class Settings:
         return self.neo4j_host in _LOOPBACK_HOSTS
 
     def erasure_key(self) -> bytes:
-        """The HMAC key of the suppression list: IDGRAPH_ERASURE_KEY, else generated once into var/."""
-        if self.erasure_key_value:
-            return self.erasure_key_value.encode()
+        """The HMAC key of the suppression list: IDGRAPH_ERASURE_KEY, else $IDGRAPH_VAR_DIR/erasure.key, generated once
+        (atomically, mode 0600). An empty or short key is refused, naming where it came from."""
+        if self.erasure_key_value is not None:
+            return checked_erasure_key(self.erasure_key_value.encode(), "IDGRAPH_ERASURE_KEY")
         path = self.var_dir / "erasure.key"
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-        return path.read_text().strip().encode()
+            create_key_file(path)
+        return read_key_file(path)
 
     def strategy(self) -> Strategy:
         """The operator's strategy (IDGRAPH_STRATEGY) or the packaged default; bad files are refused by name."""
@@ -103,6 +107,40 @@ class Settings:
             return self.strategy_path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"IDGRAPH_STRATEGY: cannot read {self.strategy_path}: {exc.strerror}") from exc
+
+
+def checked_erasure_key(key: bytes, origin: str) -> bytes:
+    """The key, if it is long enough to keep the suppression hashes unguessable; `origin` names where it came from."""
+    if len(key) < MIN_ERASURE_KEY_BYTES:
+        what = "is empty" if not key else f"is {len(key)} bytes long"
+        raise InvalidInput(f"{origin}: the erasure key {what}; it needs at least {MIN_ERASURE_KEY_BYTES} characters")
+    return key
+
+
+def read_key_file(path: Path) -> bytes:
+    """An erasure key file's key (surrounding whitespace ignored), refused when missing, empty or short."""
+    try:
+        return checked_erasure_key(path.read_bytes().strip(), str(path))
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read the erasure key file: {exc.strerror}") from exc
+
+
+def create_key_file(path: Path) -> None:
+    """Write a fresh random key to `path` (mode 0600) unless a key file is already there. The key is written whole to
+    a temporary file first and linked into place, so two processes starting at once end up sharing one key file,
+    never reading a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=".erasure-key-", dir=path.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32))
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(temporary, path)  # fails if the file exists: the first process's key wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:

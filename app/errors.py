@@ -9,6 +9,7 @@
     ├── Conflict                  CONFLICT
     ├── Suppressed                SUPPRESSED
     ├── DatabaseUnavailable       DATABASE_UNAVAILABLE
+    │   └── ErasureKeyMismatch    DATABASE_UNAVAILABLE (this process's erasure key is not the database's)
     └── Timeout                   TIMEOUT
 
 Messages never carry raw identity values (phone numbers, emails, account ids): they are personal data.
@@ -71,6 +72,11 @@ class DatabaseUnavailable(AppError):
     """Neo4j cannot be reached."""
 
     code = "DATABASE_UNAVAILABLE"
+
+
+class ErasureKeyMismatch(DatabaseUnavailable):
+    """This process's erasure key does not match the fingerprint the database holds (or a rotation is under way):
+    it would hash erased values differently, so it must not write. Never retried."""
 
 
 class Timeout(AppError):

@@ -22,6 +22,7 @@ from app import localserver
 from app.config import REPO_ROOT, Settings
 from app.db.driver import AsyncDriver, create_driver
 from app.db.schema import migrate
+from tests.erasure_key import ERASURE_KEY
 
 NEO4J_IMAGE = "neo4j:5.26-community"
 TEST_VAR = REPO_ROOT / "var" / "test"
@@ -111,7 +112,7 @@ def settings(neo4j_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Settin
         neo4j_password=os.environ.get("NEO4J_PASSWORD") or None,
         var_dir=var_dir,
         tokens_file=var_dir / "tokens.json",
-        erasure_key_value="test-erasure-key",
+        erasure_key_value=ERASURE_KEY,
     )
 
 

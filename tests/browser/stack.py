@@ -20,6 +20,7 @@ import httpx
 
 from app.auth import ERASE, READ, WRITE, add_token
 from app.config import REPO_ROOT
+from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
 
 CHROMIUM = os.environ.get("IDGRAPH_CHROMIUM", "/usr/bin/chromium")
@@ -99,7 +100,7 @@ def serve(
         NEO4J_URI=neo4j_uri,
         IDGRAPH_VAR_DIR=str(var_dir),
         IDGRAPH_TOKENS_FILE=str(tokens_file),
-        IDGRAPH_ERASURE_KEY="browser-test-erasure-key",
+        IDGRAPH_ERASURE_KEY=ERASURE_KEY,
         # These tests are about the page, not latency: a machine busy with the rest of the suite may take seconds.
         IDGRAPH_QUERY_TIMEOUT_S="30",
         **(extra_env or {}),

@@ -19,6 +19,7 @@ import httpx
 from app import auth
 from app.config import REPO_ROOT
 from tests.conftest import free_port
+from tests.erasure_key import ERASURE_KEY as ERASURE_KEY  # the failure suite's modules import it from here
 from tests.failure import privacy
 
 # Variables that would point the child at another database or var/ directory than the one given.
@@ -32,7 +33,6 @@ _FOREIGN_ENV = (
     "IDGRAPH_ERASURE_KEY",
     "IDGRAPH_STRATEGY",
 )
-ERASURE_KEY = "failure-suite-erasure-key"
 START_WAIT_S = 60.0
 
 JSONObject = dict[str, Any]
@@ -56,8 +56,8 @@ def child_env(db: Database, var_dir: Path, **extra: str) -> dict[str, str]:
         IDGRAPH_ERASURE_KEY=ERASURE_KEY,
         IDGRAPH_LOCAL_DB="neo4j-local",
         PYTHONUNBUFFERED="1",
-        **extra,
     )
+    env.update(extra)  # may replace the defaults above (another IDGRAPH_ERASURE_KEY, ...)
     if db.user:
         env.update(NEO4J_USER=db.user, NEO4J_PASSWORD=db.password or "")
     return env

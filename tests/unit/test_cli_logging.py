@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app import cli
+from tests.erasure_key import ERASURE_KEY
 
 
 @pytest.fixture
@@ -17,7 +18,7 @@ def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[dict[str,
     seen: dict[str, Any] = {}
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: seen.update(kwargs, root=logging.getLogger().level))
     monkeypatch.setenv("IDGRAPH_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("IDGRAPH_ERASURE_KEY", "test-erasure-key")
+    monkeypatch.setenv("IDGRAPH_ERASURE_KEY", ERASURE_KEY)
     saved = logging.getLogger().level
     yield seen
     logging.getLogger().setLevel(saved)
