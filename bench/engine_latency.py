@@ -55,7 +55,7 @@ async def run(uri: str, profiles: int, rounds: int) -> str:
     settings = replace(Settings.from_env({}), neo4j_uri=uri)
     driver = create_driver(settings)
     await migrate(driver, settings.neo4j_database)
-    repo = Neo4jRepository(driver, timeout_s=60.0)
+    repo = Neo4jRepository(driver, token_key=b"bench-token-key", timeout_s=60.0)
     service = IdentityService(repo, default_strategy(), b"bench-key")
     print(f"loading {profiles:,} generated profiles...", flush=True)
     rate, phones = await load(service, profiles)

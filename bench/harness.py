@@ -135,7 +135,8 @@ def child_env(uri: str, var_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of an `idgraph` child process: this one's, without any NEO4J_* or IDGRAPH_* setting of
     the caller's shell (its strategy, tokens, limits), pointed at `uri` and `var_dir`, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "IDGRAPH_"))}
-    env.update(NEO4J_URI=uri, IDGRAPH_VAR_DIR=str(var_dir), IDGRAPH_ERASURE_KEY="bench-erasure-key")
+    env.update(NEO4J_URI=uri, IDGRAPH_VAR_DIR=str(var_dir))
+    env.update(IDGRAPH_ERASURE_KEY="idgraph-benchmark-erasure-key-0123456789")  # 32 characters at least
     env.update(extra)
     return env
 

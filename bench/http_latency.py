@@ -134,7 +134,9 @@ async def graph(uri: str, size: int) -> AsyncIterator[Graph]:
     driver = create_driver(settings)
     try:
         await migrate(driver, settings.neo4j_database)
-        service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key")
+        service = IdentityService(
+            Neo4jRepository(driver, token_key=b"bench-token-key", timeout_s=60.0), strategy, b"bench-key"
+        )
         if loaded is None:
             print(f"bulk-loading {size:,} generated profiles...", flush=True)
             loaded = await bulkload.load(driver, records(size), service.strategy)

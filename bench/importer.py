@@ -285,7 +285,9 @@ def check_shape(server: localserver.LocalServer, strategy: Strategy, *, sample: 
     async def through_service() -> dict[str, dict[Any, Any]]:
         driver = create_driver(Settings.from_env({"NEO4J_URI": server.uri}))
         try:
-            service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key")
+            service = IdentityService(
+                Neo4jRepository(driver, token_key=b"bench-token-key", timeout_s=60.0), strategy, b"bench-key"
+            )
             return await stored_by_service(service, driver, chosen)
         finally:
             await driver.close()

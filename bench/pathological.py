@@ -35,7 +35,7 @@ from neo4j import AsyncDriver
 from app.config import Settings
 from app.db.driver import create_driver
 from app.db.queries import query
-from app.db.repository import Neo4jRepository
+from app.db.repository import MAX_LINKS_PER_PROFILE, Neo4jRepository
 from app.db.schema import migrate
 from app.domain.model import IdentityKey, ResolutionStatus
 from app.domain.strategy import default_strategy
@@ -98,6 +98,7 @@ async def db_hits(driver: AsyncDriver, phone: str, max_nodes: int) -> int:
             identities=[{"key": "phone_number", "value": phone}],
             max_nodes=max_nodes,
             candidates=CANDIDATES,
+            max_links=MAX_LINKS_PER_PROFILE,
         )
         summary = await result.consume()
     return _db_hits(summary.profile or {})
@@ -129,7 +130,10 @@ async def run(uri: str, args: argparse.Namespace) -> tuple[str, list[Target]]:
     await migrate(driver, settings.neo4j_database)
     max_nodes = max(2000, 3 * max(args.rings, default=0) + 100)
     service = IdentityService(
-        Neo4jRepository(driver, timeout_s=60.0), strategy, b"bench-key", max_component_nodes=max_nodes
+        Neo4jRepository(driver, token_key=b"bench-token-key", timeout_s=60.0),
+        strategy,
+        b"bench-key",
+        max_component_nodes=max_nodes,
     )
     await bulkload.check_resolves(service, loaded)
     hits = [k.identity.value for k in loaded.known]

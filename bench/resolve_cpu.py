@@ -196,7 +196,9 @@ def rows_of(clock: Clock, total: float, requests: int) -> list[tuple[str, float]
 
 async def measure(uri: str, args: argparse.Namespace) -> str:
     with instrumented() as clock, tempfile.TemporaryDirectory() as var:
-        settings = Settings.from_env({"NEO4J_URI": uri, "IDGRAPH_VAR_DIR": var, "IDGRAPH_ERASURE_KEY": "bench-key"})
+        key = "idgraph-benchmark-erasure-key-0123456789"  # 32 characters at least
+        env = {"NEO4J_URI": uri, "IDGRAPH_VAR_DIR": var, "IDGRAPH_ERASURE_KEY": key}
+        settings = Settings.from_env(env)
         token = add_token(Path(var) / "tokens.json", "bench", ["identity:read"])
         async with http_latency.graph(uri, args.profiles) as g:
             app = web.create_app(settings)

@@ -1,9 +1,40 @@
-// The shortest chain of linking edges between two profiles. Never writes.
-// Params: $a, $b. Returns: nodes [{kind, id, key, value}], rels [{type, from, to, raw, source, first_seen,
-// last_seen, at, by, reason}] (empty when not connected)
+// The shortest chain of linking edges between two profiles, bounded by the component size limit: the components of
+// both profiles are walked first (breadth-first over linking edges, at most $max_nodes + 1 nodes each, as in
+// component_from_profiles.cypher), and the shortest path is searched only when a component walked whole holds both
+// profiles, so it never explores more than $max_nodes nodes. Never writes.
+// Params: $a, $b, $max_nodes
+// Returns: no row when either profile does not exist; else one row: too_large (neither component could be walked
+//   whole within $max_nodes nodes, so whether the two are linked cannot be told), nodes [{kind, id, key, value}],
+//   rels [{type, from, to, raw, source, first_seen, last_seen, at, by, reason}], element_ids (all three empty when
+//   the profiles are not linked or too_large)
 MATCH (a:Profile {id: $a}), (b:Profile {id: $b})
-OPTIONAL MATCH path = shortestPath((a)-[:HAS_IDENTITY|MERGED_INTO*..64]-(b))
-RETURN [n IN coalesce(nodes(path), []) |
+CALL (a) {
+  MATCH (a)-[:HAS_IDENTITY|MERGED_INTO*0..]-(n)
+  WITH DISTINCT n
+  LIMIT $max_nodes + 1
+  RETURN collect(n) AS from_a
+}
+CALL (b) {
+  MATCH (b)-[:HAS_IDENTITY|MERGED_INTO*0..]-(n)
+  WITH DISTINCT n
+  LIMIT $max_nodes + 1
+  RETURN collect(n) AS from_b
+}
+// A component walked whole (not over the limit) tells for sure whether the other profile is in it.
+WITH a, b, size(from_a) <= $max_nodes AS whole_a, b IN from_a AS b_near, size(from_b) <= $max_nodes AS whole_b,
+     a IN from_b AS a_near
+WITH a, b, (whole_a AND b_near) OR (whole_b AND a_near) AS linked,
+     NOT ((whole_a AND NOT b_near) OR (whole_b AND NOT a_near)) AS undecided
+CALL (a, b, linked) {
+  WITH a, b WHERE linked
+  MATCH path = shortestPath((a)-[:HAS_IDENTITY|MERGED_INTO*]-(b))
+  RETURN path
+  UNION
+  WITH a WHERE NOT linked
+  RETURN null AS path
+}
+RETURN undecided AND NOT linked AS too_large,
+       [n IN coalesce(nodes(path), []) |
           CASE WHEN n:Profile THEN {kind: 'Profile', id: n.id} ELSE {kind: 'Identity', key: n.key, value: n.value} END
        ] AS nodes,
        [r IN coalesce(relationships(path), []) | {

@@ -2,9 +2,11 @@
 // one, its component (breadth-first over linking edges: DISTINCT right above the unbounded expand makes it a
 // pruning BFS node-set walk, bounded by LIMIT); for a saturated one, the components of a few of its holders
 // (the candidates); and every profile of those components with its edges. Never writes.
-// Params: $identities [{key, value}], $max_nodes, $candidates
+// A profile's links are bounded too: at most $max_links (the strategy's identities per profile), linking ones first,
+// then by key and value; more_links says the profile holds more.
+// Params: $identities [{key, value}], $max_nodes, $candidates, $max_links
 // Returns one row: seeds [{key, value, rule, rule_version, blocked, saturated, profile_count, holder,
-//   profile_ids, node_count}], profiles [{profile, links, merges}]
+//   profile_ids, node_count}], profiles [{profile, links, more_links, merges}]
 //   A profile is a list of [property, value] pairs, and every time (profile, attribute, edge and merge times) is
 //   an integer of microseconds since the epoch: the driver turns a DateTime into a Python object ~20x slower
 //   than app/db/records.py turns an integer into one, and a resolve reads a dozen of them or more.
@@ -41,13 +43,18 @@ CALL (node_lists) {
   WHERE p:Profile
   RETURN collect({
     profile: [k IN keys(p) | [k, CASE WHEN p[k] IS :: ZONED DATETIME THEN p[k].epochSeconds * 1000000 + p[k].microsecond ELSE p[k] END]],
-    links: [(p)-[e:HAS_IDENTITY|OBSERVED]->(i:Identity) | {
-      key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,
-      blocked: coalesce(i.blocked, false), saturated: coalesce(i.saturated, false),
-      profile_count: COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() },
-      raw: e.raw, source: e.source, first_seen: e.first_seen.epochSeconds * 1000000 + e.first_seen.microsecond,
-      last_seen: e.last_seen.epochSeconds * 1000000 + e.last_seen.microsecond,
-      linking: type(e) = 'HAS_IDENTITY'}],
+    links: COLLECT {
+      MATCH (p)-[e:HAS_IDENTITY|OBSERVED]->(i:Identity)
+      WITH e, i ORDER BY type(e), i.key, i.value LIMIT $max_links
+      RETURN {
+        key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,
+        blocked: coalesce(i.blocked, false), saturated: coalesce(i.saturated, false),
+        profile_count: COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() },
+        raw: e.raw, source: e.source, first_seen: e.first_seen.epochSeconds * 1000000 + e.first_seen.microsecond,
+        last_seen: e.last_seen.epochSeconds * 1000000 + e.last_seen.microsecond,
+        linking: type(e) = 'HAS_IDENTITY'}
+    },
+    more_links: COUNT { (p)-[:HAS_IDENTITY|OBSERVED]->() } > $max_links,
     merges: [(p)-[m:MERGED_INTO]->(t:Profile) | {target: t.id, at: m.at.epochSeconds * 1000000 + m.at.microsecond, by: m.by,
                                                reason: m.reason}]
   }) AS profiles

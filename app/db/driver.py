@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import neo4j
-from neo4j import AsyncDriver, AsyncGraphDatabase
+from neo4j import AsyncDriver, AsyncGraphDatabase, Query
 from neo4j import exceptions as neo4j_errors
 
 from app.config import Settings
@@ -38,7 +38,7 @@ async def ping(settings: Settings, timeout_s: float = 2.0) -> str | None:
     driver = create_driver(settings, max_retry_time_s=0)
     try:
         async with asyncio.timeout(timeout_s):
-            await driver.execute_query("RETURN 1", database_=settings.neo4j_database)
+            await driver.execute_query(Query("RETURN 1", timeout=timeout_s), database_=settings.neo4j_database)
         return None
     except TimeoutError:
         return f"no answer from {settings.neo4j_uri} within {timeout_s:g}s"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -130,21 +132,47 @@ def receipt_from(props: Mapping[str, Any]) -> ErasureReceipt:
         profiles_deleted=int(props.get("profiles_deleted") or 0),
         identities_deleted=int(props.get("identities_deleted") or 0),
         suppressed=int(props.get("suppressed") or 0),
+        records_suppressed=int(props.get("records_suppressed") or 0),
     )
 
 
-def token_from(bookmarks: Bookmarks) -> str:
-    """A consistency token: the transaction's bookmarks, opaque to clients."""
-    raw = json.dumps(sorted(bookmarks.raw_values)).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# What the consistency-token key is derived from the erasure key for: a fixed label, so the two keys differ.
+TOKEN_KEY_LABEL = b"idgraph consistency token v1"
 
 
-def bookmarks_from(token: str | None) -> Bookmarks | None:
-    """Bookmarks of a consistency token; None for no token. Raises ValueError for a token we did not issue."""
+def token_key(erasure_key: bytes) -> bytes:
+    """The key that signs consistency tokens, shared by every replica that shares the erasure key."""
+    return hmac.new(erasure_key, TOKEN_KEY_LABEL, hashlib.sha256).digest()
+
+
+def token_from(bookmarks: Bookmarks, key: bytes) -> str:
+    """A consistency token: the transaction's bookmarks, opaque to clients, signed with the service's token key
+    (HMAC-SHA256): `<payload>.<signature>`, both base64url without padding."""
+    payload = _b64(json.dumps(sorted(bookmarks.raw_values)).encode())
+    return f"{payload}.{_b64(_signature(key, payload))}"
+
+
+def bookmarks_from(token: str | None, key: bytes) -> Bookmarks | None:
+    """Bookmarks of a consistency token; None for no token. Raises ValueError for a token this service did not issue:
+    a made-up bookmark would make the read wait for a transaction that never comes."""
     if not token:
         return None
-    padded = token + "=" * (-len(token) % 4)
-    values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    payload, dot, signature = token.partition(".")
+    if not dot or not hmac.compare_digest(_unb64(signature), _signature(key, payload)):
+        raise ValueError("not a consistency token")
+    values = json.loads(_unb64(payload))
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         raise ValueError("not a consistency token")
     return Bookmarks.from_raw_values(values)
+
+
+def _signature(key: bytes, payload: str) -> bytes:
+    return hmac.new(key, payload.encode(), hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode())

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from neo4j import AsyncDriver
+from neo4j import AsyncDriver, Query
 
 from app.db.queries import Migration, migrations, query
 
@@ -23,8 +23,11 @@ class SchemaState:
         return not self.pending
 
 
-async def schema_state(driver: AsyncDriver, database: str) -> SchemaState:
-    records, _, _ = await driver.execute_query(query("applied_migrations"), database_=database, routing_="r")
+async def schema_state(driver: AsyncDriver, database: str, *, timeout_s: float = 5.0) -> SchemaState:
+    """The applied and pending migrations; the read is ended by the server too after `timeout_s`."""
+    records, _, _ = await driver.execute_query(
+        Query(query("applied_migrations"), timeout=timeout_s), database_=database, routing_="r"
+    )
     applied = tuple(int(r["version"]) for r in records)
     pending = tuple(m for m in migrations() if m.version not in applied)
     return SchemaState(applied, pending)
@@ -36,7 +39,9 @@ async def migrate(driver: AsyncDriver, database: str) -> list[Migration]:
     done: list[Migration] = []
     for migration in state.pending:
         for statement in migration.statements:
-            # Schema commands cannot share a transaction with data writes: each runs on its own.
+            # Schema commands cannot share a transaction with data writes: each runs on its own. No transaction
+            # timeout: creating a constraint checks every existing node, which on a large graph takes what it takes,
+            # and `idgraph migrate` is an operator's command, watched, not a request someone may give up on.
             await driver.execute_query(statement, database_=database)
         await driver.execute_query(
             query("record_migration"),

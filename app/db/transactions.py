@@ -4,6 +4,9 @@ unreachable database fails fast (DATABASE_UNAVAILABLE within ~2 s) instead of be
 The driver's managed transactions retry every retryable error, "service unavailable" included, for the whole
 max_transaction_retry_time, so a request to a stopped database would hang for that long. Work functions must be
 idempotent: they may run more than once (after a deadlock, or when a commit's outcome is unknown).
+
+Every attempt also carries the rest of the time budget to Neo4j as its transaction timeout: when the client gives
+up, the server terminates the transaction too, instead of running it (and holding its locks) to the end.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any, LiteralString, TypeVar
 
-from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
+from neo4j import AsyncDriver, AsyncTransaction, Bookmarks, Query
 from neo4j import exceptions as neo4j_errors
 
 from app.db.driver import translate
@@ -26,6 +29,9 @@ T = TypeVar("T")
 Work = Callable[[AsyncTransaction], Awaitable[T]]
 
 _UNAVAILABLE = (neo4j_errors.ServiceUnavailable, neo4j_errors.SessionExpired, OSError)
+
+# The shortest server-side timeout an attempt asks for: the driver rounds to milliseconds, and 0 means "no timeout".
+_MIN_SERVER_TIMEOUT_S = 0.001
 
 
 class Interfered(Exception):
@@ -45,7 +51,9 @@ async def run_transaction(
 ) -> tuple[T, Bookmarks]:
     """Run `work` in one transaction; returns its value and the bookmarks that name the transaction."""
     return await _with_retries(
-        lambda: _attempt(driver, work, database, write, bookmarks), budget_s=budget_s, unavailable_s=unavailable_s
+        lambda remaining_s: _attempt(driver, work, database, write, bookmarks, remaining_s),
+        budget_s=budget_s,
+        unavailable_s=unavailable_s,
     )
 
 
@@ -58,16 +66,19 @@ async def run_read(
     bookmarks: Bookmarks | None = None,
     budget_s: float = 5.0,
     unavailable_s: float = 1.5,
+    leader: bool = False,
 ) -> list[dict[str, Any]]:
-    """One read statement as an auto-commit query: a single round trip (no BEGIN/COMMIT), same retry policy.
+    """One read statement as an auto-commit query: a single round trip (no BEGIN/COMMIT), same retry policy. In a
+    cluster it goes to a secondary, unless `leader` (a read that must not lag the last write, whatever it was).
 
     For statements that return maps, lists and scalars only (no nodes or relationships): the rows are the records'
     values as the driver decoded them, without Record.data()'s copy of every nested value (a third of the driver's
     time on a resolve)."""
 
-    async def attempt() -> tuple[list[dict[str, Any]], Bookmarks]:
-        async with driver.session(database=database, bookmarks=bookmarks, default_access_mode="READ") as session:
-            result = await session.run(query, params)
+    async def attempt(remaining_s: float) -> tuple[list[dict[str, Any]], Bookmarks]:
+        mode = "WRITE" if leader else "READ"
+        async with driver.session(database=database, bookmarks=bookmarks, default_access_mode=mode) as session:
+            result = await session.run(Query(query, timeout=remaining_s), params)
             rows = [dict(zip(record.keys(), record.values(), strict=True)) async for record in result]
             return rows, await session.last_bookmarks()
 
@@ -76,8 +87,9 @@ async def run_read(
 
 
 async def _with_retries(
-    attempt: Callable[[], Awaitable[tuple[T, Bookmarks]]], *, budget_s: float, unavailable_s: float
+    attempt: Callable[[float], Awaitable[tuple[T, Bookmarks]]], *, budget_s: float, unavailable_s: float
 ) -> tuple[T, Bookmarks]:
+    """Run `attempt` until it succeeds, within the budget; it is given the seconds left, its server-side timeout."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_s
     unavailable_since: float | None = None
@@ -87,7 +99,7 @@ async def _with_retries(
         attempts += 1
         try:
             async with asyncio.timeout_at(deadline):
-                return await attempt()
+                return await attempt(max(_MIN_SERVER_TIMEOUT_S, deadline - loop.time()))
         except TimeoutError:
             raise Timeout("the identity database did not answer in time") from None
         except _UNAVAILABLE as exc:
@@ -123,11 +135,11 @@ async def _with_retries(
 
 
 async def _attempt(
-    driver: AsyncDriver, work: Work[T], database: str, write: bool, bookmarks: Bookmarks | None
+    driver: AsyncDriver, work: Work[T], database: str, write: bool, bookmarks: Bookmarks | None, timeout_s: float
 ) -> tuple[T, Bookmarks]:
     mode = "WRITE" if write else "READ"
     async with driver.session(database=database, bookmarks=bookmarks, default_access_mode=mode) as session:
-        tx = await session.begin_transaction()
+        tx = await session.begin_transaction(timeout=timeout_s)
         try:
             value = await work(tx)
             await tx.commit()

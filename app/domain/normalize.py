@@ -164,7 +164,7 @@ def normalize(strategy: Strategy, key: str, raw: str) -> NormalizedIdentity | Re
     return NormalizedIdentity(
         key=key,
         value=value,
-        raw=raw,
+        raw=raw.strip(),  # what is stored as the edge's spelling: trimmed, so at most MAX_VALUE_LENGTH (apply_rule)
         rule=attribute.normalization,
         rule_version=rule_version(attribute.normalization),
     )

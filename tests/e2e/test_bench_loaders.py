@@ -37,7 +37,9 @@ def test_the_bolt_bulk_loader_writes_the_graph_the_service_writes(own_server: lo
         try:
             await driver.execute_query("MATCH (n) DETACH DELETE n")
             await importer.migrated(own_server.uri)
-            service = IdentityService(Neo4jRepository(driver, timeout_s=60.0), default_strategy(), b"bench-key")
+            service = IdentityService(
+                Neo4jRepository(driver, token_key=b"bench-token-key", timeout_s=60.0), default_strategy(), b"bench-key"
+            )
             await bulkload.check_shape(driver, service, sample=200)
         finally:
             await driver.close()

@@ -22,6 +22,7 @@ from typing import TextIO
 
 from app.config import Settings
 from app.db.driver import create_driver
+from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.domain.model import ProfileInput
 from app.domain.validation import profile_input_from_record
@@ -34,8 +35,11 @@ logger = logging.getLogger("tests.failure.ingest_worker")
 async def load(path: Path, acks: Path, batch_size: int) -> int:
     settings = Settings.from_env()
     driver = create_driver(settings)
-    repo = Neo4jRepository(driver, database=settings.neo4j_database, timeout_s=settings.query_timeout_s)
-    service = IdentityService(repo, settings.strategy(), settings.erasure_key())
+    erasure_key = settings.erasure_key()
+    repo = Neo4jRepository(
+        driver, token_key=token_key(erasure_key), database=settings.neo4j_database, timeout_s=settings.query_timeout_s
+    )
+    service = IdentityService(repo, settings.strategy(), erasure_key)
     try:
         with path.open(encoding="utf-8") as lines, acks.open("a", encoding="utf-8") as out:
             batch: list[ProfileInput] = []

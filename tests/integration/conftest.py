@@ -6,9 +6,11 @@ import pytest
 
 from app.config import Settings
 from app.db.driver import AsyncDriver
+from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.domain.strategy import Strategy, default_strategy
 from app.services import IdentityService
+from tests.erasure_key import ERASURE_KEY
 
 
 class Clock:
@@ -29,11 +31,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def repo(driver: AsyncDriver, settings: Settings) -> Neo4jRepository:
-    return Neo4jRepository(driver, database=settings.neo4j_database, timeout_s=30.0)
+    return Neo4jRepository(
+        driver, token_key=token_key(ERASURE_KEY.encode()), database=settings.neo4j_database, timeout_s=30.0
+    )
 
 
 def make_service(repo: Neo4jRepository, clock: Clock, strategy: Strategy | None = None) -> IdentityService:
-    return IdentityService(repo, strategy or default_strategy(), b"test-erasure-key", clock=clock)
+    return IdentityService(repo, strategy or default_strategy(), ERASURE_KEY.encode(), clock=clock)
 
 
 @pytest.fixture

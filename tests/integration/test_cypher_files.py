@@ -16,7 +16,7 @@ from app.db.queries import CYPHER_DIR, query
 pytestmark = pytest.mark.neo4j
 
 NAMES = sorted(p.stem for p in CYPHER_DIR.glob("*.cypher"))
-COMPONENT_QUERIES = ["resolve_snapshot", "profiles_snapshot", "component_from_profiles", "export_page"]
+COMPONENT_QUERIES = ["resolve_snapshot", "profiles_snapshot", "component_from_profiles", "export_page", "explain_link"]
 
 
 def code_text() -> str:
@@ -56,7 +56,17 @@ async def test_component_query_uses_the_pruning_breadth_first_expand(
 ) -> None:
     result = await driver.execute_query(
         "EXPLAIN " + query(name),
-        {"identities": [], "profile_ids": [], "max_nodes": 10, "after": "", "limit": 1, "candidates": 5},
+        {
+            "identities": [],
+            "profile_ids": [],
+            "max_nodes": 10,
+            "after": "",
+            "limit": 1,
+            "candidates": 5,
+            "max_links": 10,
+            "a": "",
+            "b": "",
+        },
         database_=settings.neo4j_database,
     )
     expands = [op for op in operators(result.summary.plan) if op.startswith("VarLengthExpand")]
