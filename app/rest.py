@@ -1,7 +1,7 @@
 """REST compatibility for middleware written against the contact-centre platform idgraph replaces.
 
     POST   /api/v2/customer-data-platform/identities            push identities + attributes   identity:write
-    POST   /api/v2/customer-data-platform/identities/merge      merge source into target       identity:write
+    POST   /api/v2/customer-data-platform/identities/merge      merge source into target       identity:write+read
     DELETE /api/v2/customer-data-platform/identities/{id}       cascade erase of the customer  identity:erase
     POST   /api/v2/customer-data-platform/identities/resolve    who is this? (never writes)    identity:read
     GET    /api/v2/customer-data-platform/identities/{id}       the customer of a profile      identity:read
@@ -173,14 +173,18 @@ def resolution_json(resolution: model.Resolution) -> Json:
     }
 
 
-def upsert_json(result: model.UpsertResult) -> Json:
-    return {
-        "profile": profile_json(result.profile, result.customer),
-        "customer": customer_json(result.customer),
+def upsert_json(result: model.UpsertResult, *, with_customer: bool = True) -> Json:
+    """Without the customer (a token that may not read): no "customer", and the profile's identities without what
+    only the customer knows (how many profiles hold each value)."""
+    answer: Json = {
+        "profile": profile_json(result.profile, result.customer if with_customer else None),
         "created": result.created,
         "rejected": [rejection_json(r) for r in result.rejected],
         "consistency_token": result.consistency_token,
     }
+    if with_customer:
+        answer["customer"] = customer_json(result.customer)
+    return answer
 
 
 def receipt_json(receipt: model.ErasureReceipt) -> Json:
@@ -327,12 +331,15 @@ class RestApi:
         ]
 
     async def push_identities(self, request: Request, principal: Principal, body: bytes) -> Response:
-        """Upsert a profile: 201 when it was created, 200 when an existing one was updated."""
+        """Upsert a profile: 201 when created, 200 when updated; the customer only for a token with identity:read."""
         item = profile_input(json_object(body))
         result = await _service(request).upsert_profile(item)
-        return JSONResponse(upsert_json(result), status_code=201 if result.created else 200)
+        answer = upsert_json(result, with_customer=principal.may(auth.READ))
+        return JSONResponse(answer, status_code=201 if result.created else 200)
 
     async def merge(self, request: Request, principal: Principal, body: bytes) -> Response:
+        if not principal.may(auth.READ):  # the answer is the customer: read data
+            raise Forbidden(f"the merge answers the customer: it needs the {auth.READ} scope too; nothing was merged")
         data = json_object(body)
         refuse_unknown(data, {"source_profile_id", "target_profile_id", "reason", "force"})
         force = data.get("force", False)

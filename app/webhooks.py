@@ -8,23 +8,30 @@ Not behind the bearer Guard: each delivery is signed with the shared secret IDGR
 Refused with 401: a missing or malformed header, a wrong signature, a timestamp more than 5 minutes away from now.
 Refused with 409: an event id already processed (its erasure receipt, request id "webhook:<event_id>", is the
 durable record), or identities that match several customers (nothing is erased). 503 when no secret is set.
+
+Replays of deliveries that left no receipt ("nothing to erase") are refused through replay records in Neo4j, one per
+event id, shared by every replica: each delivery claims its event id in a write transaction before it does anything,
+so of two replicas handed the same event at once one processes it and the other answers 409. A record is kept for
+twice the signature's time window (a replay cannot be signed for longer); older ones are ignored and cleaned up.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.domain.model import ResolutionStatus
-from app.errors import AppError, InvalidInput, NotFound, Unauthenticated
+from app.domain.model import ErasureReceipt, ResolutionStatus
+from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthenticated
 from app.observability import Metrics
 from app.rest import (
     app_error_response,
@@ -37,14 +44,18 @@ from app.rest import (
     request_id_of,
     required_str,
 )
-from app.services import IdentityService
+from app.services import WEBHOOK_REQUEST_PREFIX, IdentityService
+
+logger = logging.getLogger(__name__)
 
 PATH = "/webhooks/crm/erasure"
 SIGNATURE_HEADER = "x-idgraph-signature"
 TIMESTAMP_HEADER = "x-idgraph-timestamp"
 TOLERANCE_S = 300
-REQUEST_PREFIX = "webhook:"
+REQUEST_PREFIX = WEBHOOK_REQUEST_PREFIX  # reserved: the use case refuses it to every other caller
 ACTOR = "crm-webhook"
+MAX_ATTEMPTS = 3  # resolve-then-erase rounds when the graph changes under an opt-out
+REPLAY_WINDOW_S = 2 * TOLERANCE_S  # how long a replay record is kept: twice the signature's time window
 MAX_EVENT_ID = 128 - len(REQUEST_PREFIX)  # the erasure request id "webhook:<event_id>" is at most 128 characters
 _EVENT_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_EVENT_ID}}}")
 
@@ -79,30 +90,14 @@ def verify_signature(
         raise Unauthenticated(f"X-Idgraph-Timestamp is more than {tolerance_s:g} seconds away from the server's clock")
 
 
-class RecentEvents:
-    """Event ids seen in the last `ttl_s` seconds, in this process: refuses replays of deliveries that left no
-    erasure receipt ("nothing to erase"). The signature's time window bounds how long a replay can be sent."""
+class ReplayRecords(Protocol):
+    """The replay records of processed event ids, shared by every replica (app/db/webhook_events.py on Neo4j)."""
 
-    def __init__(self, ttl_s: float = 2 * TOLERANCE_S, limit: int = 100_000) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._ttl = ttl_s
-        self._limit = limit
+    async def claim(self, event_id: str, *, now: datetime, expired_before: datetime) -> datetime | None: ...
 
-    def seen(self, event_id: str, now: float) -> bool:
-        self._expire(now)
-        return event_id in self._seen
+    async def release(self, event_id: str, *, claimed_at: datetime) -> bool: ...
 
-    def add(self, event_id: str, now: float) -> None:
-        self._seen[event_id] = now
-        self._seen.move_to_end(event_id)
-        self._expire(now)
-
-    def discard(self, event_id: str) -> None:
-        self._seen.pop(event_id, None)
-
-    def _expire(self, now: float) -> None:
-        while self._seen and (len(self._seen) > self._limit or next(iter(self._seen.values())) < now - self._ttl):
-            self._seen.popitem(last=False)
+    async def delete_expired(self, *, expired_before: datetime) -> int: ...
 
 
 class CrmErasureWebhook:
@@ -110,7 +105,6 @@ class CrmErasureWebhook:
         self.secret = secret
         self.metrics = metrics
         self.clock = clock
-        self.recent = RecentEvents()
 
     async def handle(self, request: Request) -> Response:
         request_id = request_id_of(request)
@@ -152,18 +146,21 @@ class CrmErasureWebhook:
         if not reason:
             raise InvalidInput("reason must not be empty")
         pairs = identity_pairs(data.get("identities"), allow_type=True)
-        now = self.clock()
-        if self.recent.seen(event_id, now):
+        records: ReplayRecords = request.state.webhook_events
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        expired_before = now - timedelta(seconds=REPLAY_WINDOW_S)
+        # Claimed before anything is done: a concurrent delivery of the same event, to any replica, is a replay.
+        claimed_at = await records.claim(event_id, now=now, expired_before=expired_before)
+        if claimed_at is None:
             return "replay", _replay(event_id)
-        # Claimed before the first await: a concurrent delivery of the same event in this process is a replay.
-        self.recent.add(event_id, now)
+        await _clean_up(records, expired_before)
         try:
             outcome, response = await self._erase(request.state.service, event_id, pairs, reason)
-        except BaseException:
-            self.recent.discard(event_id)  # nothing was done: a redelivery is decided afresh
+        except Exception:
+            await _release(records, event_id, claimed_at)  # nothing was done: a redelivery is decided afresh
             raise
         if outcome == "ambiguous":
-            self.recent.discard(event_id)
+            await _release(records, event_id, claimed_at)
         return outcome, response
 
     async def _erase(
@@ -172,25 +169,53 @@ class CrmErasureWebhook:
         request_id = REQUEST_PREFIX + event_id
         if await service.erasure_receipt(request_id) is not None:
             return "replay", _replay(event_id)
-        resolution = await service.resolve(pairs)
-        self.metrics.resolve_outcome(resolution.status.value, "webhook")
-        if resolution.status is ResolutionStatus.AMBIGUOUS:
-            message = (
-                f"the identities match {len(resolution.candidates)} customers; nothing was erased "
-                "(erase by profile id instead)"
-            )
-            return "ambiguous", error_response("CONFLICT", message)
-        if resolution.customer is None:
-            return "nothing_to_erase", _nothing(event_id)
-        try:
-            receipt = await service.erase(resolution.customer.id, request_id=request_id, reason=reason, actor=ACTOR)
-        except NotFound:  # erased by someone else between the lookup and the erasure
-            return "nothing_to_erase", _nothing(event_id)
-        return "erased", JSONResponse({"status": "erased", "event_id": event_id, "receipt": receipt_json(receipt)})
+        # Resolved where writes go (a lagging replica must not answer "nothing to erase" for someone who is there),
+        # and again when the graph changes under the erasure.
+        for _ in range(MAX_ATTEMPTS):
+            resolution = await service.resolve(pairs, leader=True)
+            self.metrics.resolve_outcome(resolution.status.value, "webhook")
+            if resolution.status is ResolutionStatus.AMBIGUOUS:
+                message = (
+                    f"the identities match {len(resolution.candidates)} customers; nothing was erased "
+                    "(erase by profile id instead)"
+                )
+                return "ambiguous", error_response("CONFLICT", message)
+            if resolution.customer is None:
+                # Nobody holds them: suppress them all the same, so a later sync cannot create the person.
+                absent = await service.suppress_absent(pairs, request_id=request_id, reason=reason, actor=ACTOR)
+                if absent is None:
+                    continue  # a profile took one of them meanwhile: resolve again and erase its customer
+                return "nothing_to_erase", _nothing(event_id, absent)
+            try:
+                receipt = await service.erase(
+                    resolution.customer.id, request_id=request_id, reason=reason, actor=ACTOR, webhook=True
+                )
+            except NotFound:  # erased by someone else between the lookup and the erasure: look again
+                continue
+            return "erased", JSONResponse({"status": "erased", "event_id": event_id, "receipt": receipt_json(receipt)})
+        raise Conflict(
+            "the identities kept changing while the opt-out was processed; nothing more was done, redeliver it"
+        )
 
 
-def _nothing(event_id: str) -> Response:
-    return JSONResponse({"status": "nothing to erase", "event_id": event_id, "receipt": None})
+async def _release(records: ReplayRecords, event_id: str, claimed_at: datetime) -> None:
+    """Best effort: when the database refuses, the record stays and a redelivery within the window is a replay."""
+    try:
+        await records.release(event_id, claimed_at=claimed_at)
+    except AppError as error:
+        logger.warning("replay record of a webhook event kept: release failed (%s)", error.code)
+
+
+async def _clean_up(records: ReplayRecords, expired_before: datetime) -> None:
+    """Delete a batch of expired replay records; a failure only leaves them for the next delivery."""
+    try:
+        await records.delete_expired(expired_before=expired_before)
+    except AppError as error:
+        logger.warning("expired webhook replay records not cleaned up (%s)", error.code)
+
+
+def _nothing(event_id: str, receipt: ErasureReceipt) -> Response:
+    return JSONResponse({"status": "nothing to erase", "event_id": event_id, "receipt": receipt_json(receipt)})
 
 
 def _replay(event_id: str) -> Response:

@@ -10,11 +10,13 @@ from typing import Any, TypeVar
 from neo4j import AsyncDriver, AsyncTransaction
 
 from app.db import records
+from app.db.keystore import checked_work
 from app.db.repository import _key_params, _rows
 from app.db.transactions import run_transaction
 from app.domain.fanout import IdentityState
 from app.domain.folding import EdgeProps, Fold, FoldEdge, FoldedLink, FoldOutcome, plan_fold
 from app.domain.model import IdentityKey, NormalizedIdentity, StoredIdentity
+from app.erasure_key import ErasureKey
 
 T = TypeVar("T")
 
@@ -22,14 +24,27 @@ _EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
 class MaintenanceRepository:
-    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        *,
+        database: str = "neo4j",
+        timeout_s: float = 60.0,
+        erasure_key: ErasureKey | None = None,
+    ) -> None:
+        """With `erasure_key`, every write transaction first checks it against the database's (ErasureKeyMismatch)."""
         self._driver = driver
         self._database = database
         self._timeout_s = timeout_s
+        self.erasure_key = erasure_key
 
     async def _run(self, work: Callable[[AsyncTransaction], Awaitable[T]], *, write: bool) -> T:
         value, _ = await run_transaction(
-            self._driver, work, database=self._database, write=write, budget_s=self._timeout_s
+            self._driver,
+            checked_work(work, self.erasure_key if write else None),
+            database=self._database,
+            write=write,
+            budget_s=self._timeout_s,
         )
         return value
 
@@ -85,26 +100,39 @@ class MaintenanceRepository:
     async def fold(self, folds: Sequence[Fold], *, limit: int, now: datetime, dry_run: bool = False) -> FoldOutcome:
         """Move every edge of each folded identity onto its target's node (created if needed), one edge per
         (profile, target), saturate targets over the fan-out limit, delete the folded nodes: one transaction.
-        A dry run reads the same and writes nothing."""
-        targets = {f.target.identity: f.target for f in folds}
-        fold_rows = [{"key": f.old.key, "from_value": f.old.value, "to_value": f.target.value} for f in folds]
+        A target on the suppression list (checked under its lock) is never folded onto: the values that would fold
+        onto it belong to an erased person and are deleted with their edges. A dry run reads the same and writes
+        nothing."""
 
         async def work(tx: AsyncTransaction) -> FoldOutcome:
             if dry_run:
+                hashes = sorted({f.suppression_hash for f in folds})
+                suppressed_hashes = {str(r["hash"]) for r in await _rows(tx, "suppressed_hashes", hashes=hashes)}
+                suppressed = {f.target.identity for f in folds if f.suppression_hash in suppressed_hashes}
+                kept = [f for f in folds if f.target.identity not in suppressed]
+                targets = {f.target.identity: f.target for f in kept}
                 found = await _rows(tx, "identity_states", identities=_key_params(sorted(targets)))
                 states = _states(found)
                 created = len(set(targets) - set(states))
                 for key in set(targets) - set(states):
-                    states[key] = IdentityState(0, False, any(f.blocked for f in folds if f.target.identity == key))
+                    states[key] = IdentityState(0, False, any(f.blocked for f in kept if f.target.identity == key))
+                stray: list[IdentityKey] = []
             else:
                 found = await _rows(tx, "lock_fold_identities", identities=_lock_rows(folds), now=now)
+                suppressed = {IdentityKey(r["key"], r["value"]) for r in found if r["suppressed"]}
+                kept = [f for f in folds if f.target.identity not in suppressed]
+                targets = {f.target.identity: f.target for f in kept}
                 states = _states(r for r in found if IdentityKey(r["key"], r["value"]) in targets)
-                created = sum(1 for r in found if r["created"])
-            edges = [_fold_edge(r) for r in await _rows(tx, "fold_edges", folds=fold_rows)]
+                created = sum(1 for r in found if r["created"] and not r["suppressed"])
+                # A suppressed target this transaction created under its lock holds nothing: it goes too.
+                stray = sorted(IdentityKey(r["key"], r["value"]) for r in found if r["created"] and r["suppressed"])
+            dropped = len(folds) - len(kept)
+            fold_rows = [{"key": f.old.key, "from_value": f.old.value, "to_value": f.target.value} for f in kept]
+            edges = [_fold_edge(r) for r in await _rows(tx, "fold_edges", folds=fold_rows)] if fold_rows else []
             plan = plan_fold(edges, targets, states, limit)
-            newly_blocked = sorted(f.target.identity for f in folds if f.blocked)
+            newly_blocked = sorted(f.target.identity for f in kept if f.blocked)
             if dry_run:
-                return FoldOutcome(plan, created, len(folds), 0)
+                return FoldOutcome(plan, created, len(folds), 0, dropped)
             turned = 0
             if newly_blocked:
                 turned = int(
@@ -115,7 +143,9 @@ class MaintenanceRepository:
             if plan.saturate:
                 await _rows(tx, "saturate_fold_targets", identities=_key_params(plan.saturate), now=now)
             deleted = await _rows(tx, "delete_identities", identities=_key_params(sorted(f.old for f in folds)))
-            return FoldOutcome(plan, created, int(deleted[0]["deleted"]), turned)
+            if stray:
+                await _rows(tx, "delete_identities", identities=_key_params(stray))
+            return FoldOutcome(plan, created, int(deleted[0]["deleted"]), turned, dropped)
 
         return await self._run(work, write=not dry_run)
 
@@ -124,12 +154,26 @@ def _lock_rows(folds: Sequence[Fold]) -> list[dict[str, Any]]:
     """The folded values and their targets, sorted by (key, value): the lock order of the write path."""
     rows: dict[IdentityKey, dict[str, Any]] = {}
     for f in folds:
-        rows[f.old] = {"key": f.old.key, "value": f.old.value, "rule": None, "rule_version": None, "blocked": False}
+        rows[f.old] = {
+            "key": f.old.key,
+            "value": f.old.value,
+            "rule": None,
+            "rule_version": None,
+            "blocked": False,
+            "hash": None,
+        }
     for f in folds:
         t = f.target
         entry = rows.setdefault(
             t.identity,
-            {"key": t.key, "value": t.value, "rule": str(t.rule), "rule_version": t.rule_version, "blocked": False},
+            {
+                "key": t.key,
+                "value": t.value,
+                "rule": str(t.rule),
+                "rule_version": t.rule_version,
+                "blocked": False,
+                "hash": f.suppression_hash,
+            },
         )
         entry["blocked"] = entry["blocked"] or f.blocked
     return [rows[k] for k in sorted(rows)]

@@ -141,6 +141,7 @@ class Fold:
     old: IdentityKey
     target: NormalizedIdentity
     blocked: bool  # the target is on the strategy's blocked list
+    suppression_hash: str  # the target's keyed hash: when it is on the suppression list, nothing folds onto it
 
 
 @dataclass(frozen=True)
@@ -149,3 +150,5 @@ class FoldOutcome:
     identities_created: int  # targets that did not exist before the fold
     identities_deleted: int
     edges_blocked: int  # linking edges of targets newly blocked, turned into observations
+    # Values whose target is on the suppression list (an erased person's): deleted with their edges, not folded.
+    suppressed: int = 0

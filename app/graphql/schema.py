@@ -27,7 +27,7 @@ from app.errors import InvalidInput
 from app.graphql import types as t
 from app.graphql.context import Context
 from app.graphql.errors import ErrorCodes, coded, log_refusals, request_id_of
-from app.graphql.permissions import CanErase, CanRead, CanWrite
+from app.graphql.permissions import CanErase, CanRead, CanReadASelectedCustomer, CanReadTheCustomer, CanWrite
 from app.graphql.prepared import Prepared, PreparedDocuments, RememberValidated
 
 Info = strawberry.Info[Context, Any]
@@ -66,7 +66,8 @@ class Query:
     async def resolve(
         self, info: Info, identities: list[t.IdentityInput], consistency_token: str | None = None
     ) -> t.Resolution:
-        resolution = await info.context.service.resolve(_pairs(identities), consistency=consistency_token)
+        async with info.context.db_calls:
+            resolution = await info.context.service.resolve(_pairs(identities), consistency=consistency_token)
         if info.context.metrics is not None:
             info.context.metrics.resolve_outcome(resolution.status.value, "graphql")
         return t.Resolution.of(resolution)
@@ -83,30 +84,36 @@ class Query:
     async def customer(
         self, info: Info, profile_id: strawberry.ID, consistency_token: str | None = None
     ) -> t.Customer | None:
-        customer = await info.context.service.customer(str(profile_id), consistency=consistency_token)
+        async with info.context.db_calls:
+            customer = await info.context.service.customer(str(profile_id), consistency=consistency_token)
         return t.Customer.of(customer) if customer else None
 
     @strawberry.field(permission_classes=[CanRead])
     async def profile(self, info: Info, id: strawberry.ID) -> t.Profile | None:
-        customer = await info.context.service.customer(str(id))
+        async with info.context.db_calls:
+            customer = await info.context.service.customer(str(id))
         if customer is None:
             return None
         return next(t.Profile.of(p, customer) for p in customer.profiles if p.id == str(id))
 
     @strawberry.field(permission_classes=[CanRead], description="Why two profiles are one customer.")
     async def explain(self, info: Info, profile_a: strawberry.ID, profile_b: strawberry.ID) -> t.Explanation:
-        return t.Explanation.of(await info.context.service.explain(str(profile_a), str(profile_b)))
+        async with info.context.db_calls:
+            explanation = await info.context.service.explain(str(profile_a), str(profile_b))
+        return t.Explanation.of(explanation)
 
     @strawberry.field(permission_classes=[CanErase], description="What eraseCustomer would delete; deletes nothing.")
     async def erasure_preview(
         self, info: Info, profile_id: strawberry.ID, whole_customer: bool = True
     ) -> t.ErasurePreview:
-        plan = await info.context.service.erasure_plan(str(profile_id), whole_customer=whole_customer)
+        async with info.context.db_calls:
+            plan = await info.context.service.erasure_plan(str(profile_id), whole_customer=whole_customer)
         return t.ErasurePreview.of(plan)
 
     @strawberry.field(permission_classes=[CanErase])
     async def erasure_receipt(self, info: Info, request_id: strawberry.ID) -> t.ErasureReceipt | None:
-        receipt = await info.context.service.erasure_receipt(str(request_id))
+        async with info.context.db_calls:
+            receipt = await info.context.service.erasure_receipt(str(request_id))
         return t.ErasureReceipt.of(receipt) if receipt else None
 
     @strawberry.field(permission_classes=[CanRead], description="Run a value through the strategy; stores nothing.")
@@ -167,18 +174,23 @@ def _actor(info: Info) -> str:
 
 @strawberry.type
 class Mutation:
-    @strawberry.mutation(permission_classes=[CanWrite])
+    @strawberry.mutation(permission_classes=[CanWrite, CanReadASelectedCustomer])
     async def upsert_profile(self, info: Info, input: t.ProfileInput) -> t.UpsertResult:
         return t.UpsertResult.of(await info.context.service.upsert_profile(_profile_input(input)))
 
-    @strawberry.mutation(permission_classes=[CanWrite], description=f"At most {MAX_BATCH} inputs per call.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite, CanReadASelectedCustomer], description=f"At most {MAX_BATCH} inputs per call."
+    )
     async def upsert_profiles(self, info: Info, inputs: list[t.ProfileInput]) -> list[t.UpsertResult]:
         if len(inputs) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} profiles per upsertProfiles call")
         results = await info.context.service.upsert_profiles([_profile_input(i) for i in inputs])
         return [t.UpsertResult.of(r) for r in results]
 
-    @strawberry.mutation(permission_classes=[CanWrite], description="Link new identities to an existing profile.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite, CanReadASelectedCustomer],
+        description="Link new identities to an existing profile.",
+    )
     async def link_identities(
         self,
         info: Info,
@@ -191,9 +203,9 @@ class Mutation:
         return t.UpsertResult.of(await info.context.service.upsert_profile(item))
 
     @strawberry.mutation(
-        permission_classes=[CanWrite],
+        permission_classes=[CanWrite, CanReadTheCustomer],
         description="Merge source into target (reversible). Refused with CONFLICT when it would give one customer "
-        "two values of a key allowed once, unless force is true.",
+        "two values of a key allowed once, unless force is true. Answers the customer: needs identity:read too.",
     )
     async def merge_profiles(
         self,
@@ -208,7 +220,10 @@ class Mutation:
         )
         return t.Customer.of(customer)
 
-    @strawberry.mutation(permission_classes=[CanWrite], description="Undo a merge; returns the customers after.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite, CanReadTheCustomer],
+        description="Undo a merge; returns the customers after, so it needs identity:read too.",
+    )
     async def unmerge_profiles(
         self, info: Info, source_profile_id: strawberry.ID, target_profile_id: strawberry.ID
     ) -> list[t.Customer]:
@@ -217,7 +232,10 @@ class Mutation:
         )
         return [t.Customer.of(c) for c in customers]
 
-    @strawberry.mutation(permission_classes=[CanWrite], description="Detach one identity from a profile.")
+    @strawberry.mutation(
+        permission_classes=[CanWrite, CanReadTheCustomer],
+        description="Detach one identity from a profile; returns the customer after, so it needs identity:read too.",
+    )
     async def unlink_identity(
         self, info: Info, profile_id: strawberry.ID, identity: t.IdentityInput
     ) -> t.Customer | None:

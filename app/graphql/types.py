@@ -11,6 +11,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.domain import model
+from app.graphql.permissions import CanRead
 
 
 def as_json(value: object) -> JSON:
@@ -312,7 +313,13 @@ class Resolution:
 @strawberry.type
 class UpsertResult:
     profile: Profile
-    customer: Customer
+    customer: Customer = strawberry.field(
+        permission_classes=[CanRead],
+        description="The customer after the write. Needs identity:read as well as identity:write: an operation that "
+        "selects it with a token without identity:read is refused with FORBIDDEN before anything is written (a "
+        "refusal of this non-null field after the write would null the whole result). Write-only callers select "
+        "profile, created and rejected.",
+    )
     created: bool
     rejected: list[Rejection]
     consistency_token: str = strawberry.field(

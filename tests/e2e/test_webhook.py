@@ -156,13 +156,24 @@ async def test_identities_of_several_customers_are_ambiguous_and_nothing_is_eras
     assert await client.exists(other)
 
 
-async def test_unknown_identities_have_nothing_to_erase_and_a_replay_is_still_refused(client: Client) -> None:
-    raw, headers = signed(event("evt-8008", ("email_address", "never.seen@example.org")))
+async def test_unknown_identities_are_suppressed_with_a_receipt_and_a_replay_is_still_refused(client: Client) -> None:
+    raw, headers = signed(event("evt-8008", ("email_address", "Never.Seen@example.org")))
     response = await client.http.post(WEBHOOK, content=raw, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "nothing to erase", "event_id": "evt-8008", "receipt": None}
+    body = response.json()
+    assert (body["status"], body["event_id"]) == ("nothing to erase", "evt-8008")
+    receipt = body["receipt"]
+    assert (receipt["request_id"], receipt["profiles_deleted"], receipt["suppressed"]) == ("webhook:evt-8008", 0, 1)
+    assert "never.seen" not in response.text.lower()
     replay = await client.http.post(WEBHOOK, content=raw, headers=headers)
     assert_error(replay, 409, "CONFLICT")
+    # The opt-out holds for the sync that would have created the person later.
+    late = await client.http.post(
+        BASE,
+        json={"source": "crm", "identities": [{"key": "email_address", "value": "never.seen@example.org"}]},
+        headers=bearer(client.tokens.all),
+    )
+    assert_error(late, 422, "SUPPRESSED")
 
 
 @pytest.mark.parametrize(
@@ -187,3 +198,43 @@ async def test_the_webhook_needs_no_bearer_token_but_the_api_still_does(client: 
     assert response.status_code == 200, response.text
     api = await client.http.post(BASE, json={"identities": []})
     assert_error(api, 401, "UNAUTHENTICATED")
+
+
+async def test_a_no_op_event_replayed_to_another_replica_or_after_a_restart_is_refused(
+    driver: AsyncDriver, hook_settings: tuple[Settings, Tokens]
+) -> None:
+    app_config, _ = hook_settings
+    raw, headers = signed(event("evt-8100", ("email_address", "never.seen@example.org")))
+    async with serving(app_config) as one, serving(app_config) as two:
+        first = await one.post(WEBHOOK, content=raw, headers=headers)
+        assert first.json()["status"] == "nothing to erase", first.text
+        replay = await two.post(WEBHOOK, content=raw, headers=headers)
+    assert "already processed" in assert_error(replay, 409, "CONFLICT")
+    async with serving(app_config) as restarted:
+        again = await restarted.post(WEBHOOK, content=raw, headers=headers)
+    assert_error(again, 409, "CONFLICT")
+
+
+async def test_concurrent_deliveries_of_one_event_to_two_replicas_are_processed_once(
+    driver: AsyncDriver, hook_settings: tuple[Settings, Tokens]
+) -> None:
+    app_config, _ = hook_settings
+    raw, headers = signed(event("evt-8200", ("email_address", "never.seen@example.org")))
+    async with serving(app_config) as one, serving(app_config) as two:
+        responses = await asyncio.gather(
+            *(replica.post(WEBHOOK, content=raw, headers=headers) for replica in (one, two, one, two))
+        )
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+
+
+async def test_an_ambiguous_event_may_be_delivered_again_once_it_is_resolvable(client: Client) -> None:
+    one = await client.push(("email_address", EMAIL))
+    other = await client.push(("phone_number", OTHER_PHONE))
+    body = event("evt-8300", ("email_address", EMAIL), ("phone_number", OTHER_PHONE))
+    assert_error(await client.deliver(body), 409, "CONFLICT")
+    await client.http.delete(f"{BASE}/{other}", headers=bearer(client.tokens.all))  # now only one customer matches
+
+    again = await client.deliver(body)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "erased"
+    assert not await client.exists(one)

@@ -11,10 +11,12 @@ import pytest
 from app.db.driver import AsyncDriver
 from app.db.maintenance import MaintenanceRepository
 from app.db.repository import Neo4jRepository
-from app.domain.model import ProfileInput, ResolutionStatus
+from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import Protections, default_strategy
-from app.maintenance import PURGE_ACTOR, purge, purge_request_id, renormalize
+from app.domain.suppression import suppression_hash
+from app.maintenance import PURGE_ACTOR, purge, purge_request_id, renormalize, renormalize_summary
 from app.services import IdentityService
+from tests.erasure_key import ERASURE_KEY
 from tests.integration.bulk_helpers import components, counts, holdings, load, wipe, write_jsonl
 from tests.integration.conftest import Clock, make_service
 
@@ -22,6 +24,7 @@ pytestmark = pytest.mark.neo4j
 
 PHONE = "phone_number"
 EMAIL = "email_address"
+KEY = ERASURE_KEY.encode()  # make_service's erasure key
 
 
 @pytest.fixture
@@ -135,12 +138,12 @@ async def test_renormalize_folds_legacy_duplicates_into_what_fresh_ingestion_giv
     legacy = (await holdings(driver), await counts(driver))
     assert len(await components(service)) == 3  # C-1 and w-1 joined by the test address; the phone split in three
 
-    dry = await renormalize(maintenance, default_strategy(), now=clock(), dry_run=True, page_size=3)
+    dry = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock(), dry_run=True, page_size=3)
     assert (await holdings(driver), await counts(driver)) == legacy
     assert (dry.identities_checked, dry.identities_folded, dry.edges_moved, dry.edges_merged) == (7, 4, 4, 1)
     assert (dry.blocked, dry.rules_updated, dict(dry.rejected)) == (1, 2, {"INVALID_PHONE": 1})
 
-    report = await renormalize(maintenance, default_strategy(), now=clock(), page_size=3)
+    report = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock(), page_size=3)
     assert (report.identities_folded, report.identities_created, report.edges_moved, report.edges_merged) == (
         4,
         1,
@@ -162,7 +165,7 @@ async def test_renormalize_folds_legacy_duplicates_into_what_fresh_ingestion_giv
     )
     assert records[0]["version"] != "E164/old"
 
-    again = await renormalize(maintenance, default_strategy(), now=clock())
+    again = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock())
     assert (again.identities_folded, again.blocked, again.rules_updated) == (0, 0, 0)
     assert await holdings(driver) == after
 
@@ -178,8 +181,48 @@ async def test_a_fold_over_the_fan_out_limit_saturates_the_normalized_value(
         "CREATE (:Profile {id: row[0], source: 'crm', source_id: row[0], created_at: datetime(), "
         "                  updated_at: datetime()})-[:HAS_IDENTITY {raw: row[1], source: 'crm'}]->(i)"
     )
-    report = await renormalize(maintenance, strategy, now=clock())
+    report = await renormalize(maintenance, strategy, erasure_key=KEY, now=clock())
     assert (report.identities_folded, report.saturated) == (2, 1)
     found = await service.resolve([(PHONE, "+18005550199")])
     assert found.status is ResolutionStatus.AMBIGUOUS
     assert {(s, linking) for s, _, _, _, linking in await holdings(driver)} == {("crm", False)}
+
+
+STALE = """
+CREATE (a:Profile {id: 'stale-a', source: 'crm', source_id: 'C-9',
+                   created_at: datetime('2020-01-01T00:00:00Z'), updated_at: datetime('2020-01-01T00:00:00Z')})
+CREATE (b:Profile {id: 'stale-b', source: 'ivr', source_id: 'call-4',
+                   created_at: datetime('2020-01-02T00:00:00Z'), updated_at: datetime('2020-01-02T00:00:00Z')})
+CREATE (a)-[:HAS_IDENTITY {raw: '1-800-555-0199', source: 'crm'}]->(:Identity {key: 'phone_number',
+                                                                                 value: '1-800-555-0199'})
+CREATE (b)-[:HAS_IDENTITY {raw: '(800) 555-0123', source: 'ivr'}]->(:Identity {key: 'phone_number',
+                                                                                 value: '(800) 555-0123'})
+"""
+
+
+async def test_renormalize_deletes_a_stored_value_whose_normalized_form_was_erased_instead_of_re_creating_it(
+    service: IdentityService, maintenance: MaintenanceRepository, driver: AsyncDriver, clock: Clock
+) -> None:
+    await driver.execute_query(STALE)
+    erased = IdentityKey(PHONE, "+18005550199")
+    await driver.execute_query("CREATE (:Suppression {hash: $hash})", hash=suppression_hash(KEY, erased))
+    before = (await holdings(driver), await counts(driver))
+
+    dry = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock(), dry_run=True)
+    assert (dry.identities_folded, dry.suppressed) == (1, 1)
+    assert (await holdings(driver), await counts(driver)) == before
+
+    report = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock())
+    assert (report.identities_folded, report.identities_created, report.suppressed) == (1, 1, 1)
+    assert any("suppressed" in line and " 1 " in line for line in renormalize_summary(report))
+    records, _, _ = await driver.execute_query(
+        "MATCH (i:Identity {key: 'phone_number'}) RETURN i.value AS value ORDER BY value"
+    )
+    assert [r["value"] for r in records] == ["+18005550123"]  # neither the erased value nor its stale spelling
+    assert (await service.resolve([(PHONE, "1-800-555-0199")])).status is ResolutionStatus.NOT_FOUND
+    assert await holdings(driver) == {("ivr", "call-4", PHONE, "+18005550123", True)}
+    kept = await service.resolve([(PHONE, "(800) 555-0123")])
+    assert kept.customer is not None and [p.id for p in kept.customer.profiles] == ["stale-b"]
+
+    again = await renormalize(maintenance, default_strategy(), erasure_key=KEY, now=clock())
+    assert (again.identities_folded, again.suppressed) == (0, 0)

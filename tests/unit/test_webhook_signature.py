@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from app.errors import Unauthenticated
-from app.webhooks import RecentEvents, sign, verify_signature
+from app.webhooks import sign, verify_signature
 
 SECRET = "s3cret"
 BODY = b'{"event_id": "e-1", "identities": [], "reason": "opt-out"}'
@@ -54,26 +54,3 @@ def test_anything_else_is_unauthenticated(
 ) -> None:
     with pytest.raises(Unauthenticated, match=says):
         verify_signature(SECRET, timestamp=timestamp, signature=signature, body=body, now=now)
-
-
-def test_recent_events_remember_an_event_for_the_ttl_only() -> None:
-    recent = RecentEvents(ttl_s=600)
-    recent.add("e-1", NOW)
-    assert recent.seen("e-1", NOW + 599)
-    assert not recent.seen("e-2", NOW)
-    assert not recent.seen("e-1", NOW + 601)
-
-
-def test_recent_events_are_bounded() -> None:
-    recent = RecentEvents(ttl_s=600, limit=2)
-    for n in range(3):
-        recent.add(f"e-{n}", NOW)
-    assert not recent.seen("e-0", NOW)
-    assert recent.seen("e-1", NOW) and recent.seen("e-2", NOW)
-
-
-def test_a_discarded_event_may_come_again() -> None:
-    recent = RecentEvents()
-    recent.add("e-1", NOW)
-    recent.discard("e-1")
-    assert not recent.seen("e-1", NOW)
