@@ -15,8 +15,9 @@ from typing import Protocol
 from app.domain.folding import Fold, FoldOutcome, Verdict, review
 from app.domain.model import IdentityKey, NormalizedIdentity, StoredIdentity
 from app.domain.strategy import Strategy
+from app.domain.suppression import Secret, suppression_hash
 from app.errors import AppError, DatabaseUnavailable, NotFound, Timeout
-from app.services import IdentityService
+from app.services import PURGE_REQUEST_PREFIX, IdentityService
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class PurgeReport:
 
 
 def purge_request_id(day: datetime, profile_id: str) -> str:
-    return f"purge:{day.date().isoformat()}:{profile_id}"
+    return f"{PURGE_REQUEST_PREFIX}{day.date().isoformat()}:{profile_id}"
 
 
 async def purge(
@@ -69,14 +70,18 @@ async def purge(
     dry_run: bool = False,
     page_size: int = 500,
     on_candidate: Callable[[str], None] = lambda profile_id: None,
+    actor: str = PURGE_ACTOR,
+    report: PurgeReport | None = None,
 ) -> PurgeReport:
     """Erase every profile not updated for `inactive_days` days, one profile at a time, through the erasure
-    cascade (receipt, suppression of the values no remaining profile holds). Profiles of the same customer that
-    were updated recently stay. Request ids are `purge:<date>:<profile_id>`, so a re-run the same day repeats
-    nothing. A dry run only lists the candidates."""
+    cascade (a receipt per profile, by `actor`; the profiles and the identities no remaining profile holds are
+    deleted). A retention purge is not an opt-out: it suppresses nothing, so the same person or source record may
+    be written again later. Profiles of the same customer that were updated recently stay. Request ids are
+    `purge:<date>:<profile_id>`, so a re-run the same day repeats nothing. A dry run only lists the candidates.
+    `report`, when given, is filled as the purge goes, so a caller sees the counts of a run an error stopped."""
     if inactive_days < 1:
         raise ValueError("inactive_days must be at least 1")
-    report = PurgeReport(cutoff=now - timedelta(days=inactive_days), dry_run=dry_run)
+    report = report if report is not None else PurgeReport(cutoff=now - timedelta(days=inactive_days), dry_run=dry_run)
     reason = f"retention: inactive {inactive_days} days"
     cursor: tuple[datetime, str] | None = None
     while True:
@@ -85,7 +90,7 @@ async def purge(
             report.candidates += 1
             on_candidate(profile_id)
             if not dry_run:
-                await _purge_one(service, profile_id, purge_request_id(now, profile_id), reason, report)
+                await _purge_one(service, profile_id, purge_request_id(now, profile_id), reason, actor, report)
         if len(page) < page_size:
             return report
         last_id, last_at = page[-1]
@@ -93,7 +98,7 @@ async def purge(
 
 
 async def _purge_one(
-    service: IdentityService, profile_id: str, request_id: str, reason: str, report: PurgeReport
+    service: IdentityService, profile_id: str, request_id: str, reason: str, actor: str, report: PurgeReport
 ) -> None:
     try:
         previous = await service.erasure_receipt(request_id)
@@ -101,7 +106,7 @@ async def _purge_one(
             report.already_done += 1
             return
         receipt = await service.erase(
-            profile_id, request_id=request_id, reason=reason, actor=PURGE_ACTOR, whole_customer=False, suppress=False
+            profile_id, request_id=request_id, reason=reason, actor=actor, whole_customer=False, suppress=False
         )
     except NotFound:
         report.already_done += 1  # erased or purged by someone else since the page was read
@@ -132,6 +137,7 @@ class RenormalizeReport:
     blocked: int = 0  # values now on the blocked list, marked blocked
     edges_blocked: int = 0  # their linking edges, turned into observations
     rules_updated: int = 0  # normalized values stored with another rule or rule version, relabelled
+    suppressed: int = 0  # values whose normalized form was erased (on the suppression list): deleted, not folded
     rejected: Counter[str] = field(default_factory=Counter)  # values that no longer normalize, by reason (kept)
     keys: Counter[str] = field(default_factory=Counter)  # identities checked, by key
 
@@ -140,13 +146,16 @@ async def renormalize(
     repo: MaintenanceStore,
     strategy: Strategy,
     *,
+    erasure_key: Secret,
     now: datetime,
     dry_run: bool = False,
     page_size: int = 500,
     on_page: Callable[[RenormalizeReport], None] = lambda report: None,
 ) -> RenormalizeReport:
     """Re-apply the strategy to every stored identity, page by page in (key, value) order; each page's changes
-    are one transaction. Values that no longer normalize are counted by reason and left in place."""
+    are one transaction. Values that no longer normalize are counted by reason and left in place. A value whose
+    normalized form is on the suppression list (keyed with `erasure_key`) belongs to an erased person: it is
+    deleted with its edges, never folded (which would re-create the erased value), and counted as suppressed."""
     report = RenormalizeReport(dry_run=dry_run)
     limit = strategy.protections.max_profiles_per_identity
     key = await repo.next_identity_key("")
@@ -167,7 +176,9 @@ async def renormalize(
                     continue
                 assert verdict.target is not None
                 if verdict.verdict is Verdict.FOLD:
-                    folds.append(Fold(stored.identity, verdict.target, strategy.is_blocked(verdict.target.identity)))
+                    target = verdict.target
+                    hashed = suppression_hash(erasure_key, target.identity)
+                    folds.append(Fold(stored.identity, target, strategy.is_blocked(target.identity), hashed))
                 elif verdict.verdict is Verdict.BLOCK:
                     block.append(verdict.target)
                 if verdict.stale_rule:
@@ -194,7 +205,8 @@ async def _apply(
 ) -> None:
     if folds:
         outcome = await repo.fold(folds, limit=limit, now=now, dry_run=dry_run)
-        report.identities_folded += len(folds)
+        report.identities_folded += len(folds) - outcome.suppressed
+        report.suppressed += outcome.suppressed
         report.identities_created += outcome.identities_created
         report.edges_moved += outcome.plan.edges_moved
         report.edges_merged += outcome.plan.edges_merged
@@ -223,6 +235,8 @@ def renormalize_summary(report: RenormalizeReport) -> list[str]:
         f"  normalized values saturated      {report.saturated:>10,}  (over the fan-out limit: stopped linking)",
         f"  values newly blocked             {report.blocked:>10,}  ({report.edges_blocked:,} edges stopped linking)",
         f"  rule versions updated            {report.rules_updated:>10,}",
+        f"  suppressed (erased) values       {report.suppressed:>10,}"
+        "  (normalized form on the suppression list: deleted with their edges, not folded)",
         f"  no longer valid                  {rejected:>10,}  (reported and left as they are)",
     ]
     lines += [f"    {reason:<30}{count:>10,}" for reason, count in sorted(report.rejected.items())]

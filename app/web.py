@@ -21,14 +21,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import inspector
-from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, TokenStore
+from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, TokenFile
 from app.config import Settings
 from app.db.driver import AsyncDriver, create_driver
+from app.db.keystore import read_stored_key
+from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.db.schema import schema_state
+from app.db.webhook_events import WebhookEventRepository
+from app.erasure_key import ErasureKey
+from app.errors import ErasureKeyMismatch
 from app.graphql.view import graphql_app
 from app.observability import Metrics, Observability
 from app.rest import rest_routes
+from app.retention import RetentionMetrics, RetentionScheduler
 from app.services import IdentityService
 from app.webhooks import webhook_routes
 
@@ -40,6 +46,8 @@ class State(TypedDict):
     driver: AsyncDriver
     service: IdentityService
     metrics: Metrics
+    erasure_key: ErasureKey
+    webhook_events: WebhookEventRepository  # the CRM webhook's replay records, shared by every replica
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -71,7 +79,31 @@ async def readyz(request: Request) -> JSONResponse:
             {"status": "unavailable", "reason": "schema not applied; run `idgraph migrate`", "pending": pending},
             status_code=503,
         )
+    refusal = await _erasure_key_refusal(request.state.erasure_key, driver, settings)
+    if refusal is not None:
+        return JSONResponse({"status": "unavailable", "reason": refusal}, status_code=503)
     return JSONResponse({"status": "ready", "schema_version": max(state.applied, default=0)})
+
+
+async def _erasure_key_refusal(key: ErasureKey, driver: AsyncDriver, settings: Settings) -> str | None:
+    """Why this process's erasure key is refused by the database (a read: a database without a key is fine)."""
+    try:
+        async with asyncio.timeout(min(settings.connect_timeout_s, 1.8)):
+            key.accept(await read_stored_key(driver, settings.neo4j_database))
+    except ErasureKeyMismatch as exc:
+        return exc.message
+    except TimeoutError:
+        return "database did not answer in time"
+    except Exception as exc:  # a driver failure: the reason names the type, never data
+        return f"database unreachable ({type(exc).__name__})"
+    return None
+
+
+async def _check_erasure_key(key: ErasureKey, driver: AsyncDriver, settings: Settings) -> None:
+    """Check the erasure key as soon as the database answers, so this process can hash (a mismatch is kept and
+    reported by /readyz and every write)."""
+    while await _erasure_key_refusal(key, driver, settings) is not None and not key.checked:
+        await asyncio.sleep(1.0)
 
 
 class Guard:
@@ -81,7 +113,7 @@ class Guard:
     health, readiness and metrics do not. Scopes are checked per operation, further in.
     """
 
-    def __init__(self, app: ASGIApp, tokens: TokenStore, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, tokens: TokenFile, max_body_bytes: int) -> None:
         self.app = app
         self.tokens = tokens
         self.max_body_bytes = max_body_bytes
@@ -184,6 +216,28 @@ def inspector_routes() -> list[BaseRoute]:
     ]
 
 
+def _retention(
+    settings: Settings, driver: AsyncDriver, service: IdentityService, metrics: Metrics, key: ErasureKey
+) -> RetentionScheduler | None:
+    """The automatic retention task (app/retention.py), when the strategy turns it on; not started yet. It takes
+    no lease before the database has accepted this process's erasure key."""
+    from app.db.maintenance import MaintenanceRepository
+    from app.db.retention import RetentionRepository
+
+    if service.strategy.retention is None:
+        return None
+    database = settings.neo4j_database
+    return RetentionScheduler(
+        RetentionRepository(driver, database=database, timeout_s=settings.query_timeout_s),
+        service,
+        MaintenanceRepository(driver, database=database, timeout_s=max(settings.query_timeout_s, 60.0)),
+        service.strategy.retention,
+        lease_s=settings.retention_lease_s,
+        metrics=RetentionMetrics(metrics.registry),
+        ready=lambda: key.checked,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The HTTP app. Strategy and tokens are read here, so a bad file stops start-up with a message naming it."""
     resolved = settings if settings is not None else Settings.from_env()
@@ -191,18 +245,46 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # configures logging in the hosting process.
     logging.getLogger("neo4j").setLevel(max(logging.getLogger("neo4j").level, logging.INFO))
     strategy = resolved.strategy()
-    tokens = TokenStore.load(resolved.tokens_file)
+    tokens = TokenFile(resolved.tokens_file)  # read again every few seconds: a revoked token is refused soon
     erasure_key = resolved.erasure_key()
     metrics = Metrics()  # per app: several apps in one process never share counters
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         driver = create_driver(resolved)
-        repo = Neo4jRepository(driver, database=resolved.neo4j_database, timeout_s=resolved.query_timeout_s)
-        service = IdentityService(repo, strategy, erasure_key, max_component_nodes=resolved.max_component_nodes)
+        checked_key = ErasureKey(erasure_key)  # checked against the database's before it hashes
+        repo = Neo4jRepository(
+            driver,
+            token_key=token_key(erasure_key),
+            database=resolved.neo4j_database,
+            timeout_s=resolved.query_timeout_s,
+            erasure_key=checked_key,
+            max_links_per_profile=strategy.protections.max_identities_per_profile,
+        )
+        service = IdentityService(repo, strategy, checked_key, max_component_nodes=resolved.max_component_nodes)
+        # Checked now when the database answers, so the first request can hash; else as soon as it does.
+        await _erasure_key_refusal(checked_key, driver, resolved)
+        key_check = asyncio.create_task(_check_erasure_key(checked_key, driver, resolved))
+        retention = _retention(resolved, driver, service, metrics, checked_key)  # None without [retention]
+        if retention is not None:
+            retention.start()
         try:
-            yield {"settings": resolved, "driver": driver, "service": service, "metrics": metrics}
+            yield {
+                "settings": resolved,
+                "driver": driver,
+                "service": service,
+                "metrics": metrics,
+                "erasure_key": checked_key,
+                "webhook_events": WebhookEventRepository(
+                    driver, database=resolved.neo4j_database, timeout_s=resolved.query_timeout_s
+                ),
+            }
         finally:
+            key_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await key_check
+            if retention is not None:
+                await retention.stop()
             await driver.close()
 
     graphql = graphql_app(graphiql=resolved.graphiql, introspection=resolved.introspection)

@@ -15,6 +15,7 @@ from app.db.driver import AsyncDriver
 from app.domain.model import ProfileInput
 from app.services import IdentityService
 from tests.conftest import free_port
+from tests.erasure_key import ERASURE_KEY
 from tests.integration.bulk_helpers import counts, read_rejects, write_jsonl
 
 pytestmark = pytest.mark.neo4j
@@ -44,7 +45,7 @@ def idgraph(
 ) -> Run:
     monkeypatch.setenv("NEO4J_URI", settings.neo4j_uri)
     monkeypatch.setenv("IDGRAPH_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("IDGRAPH_ERASURE_KEY", "test-erasure-key")
+    monkeypatch.setenv("IDGRAPH_ERASURE_KEY", ERASURE_KEY)
     monkeypatch.delenv("IDGRAPH_STRATEGY", raising=False)
     for name, value in (("NEO4J_USER", settings.neo4j_user), ("NEO4J_PASSWORD", settings.neo4j_password)):
         if value:

@@ -1,0 +1,137 @@
+"""RetentionRepository: the retention lease and the receipts of automatic retention runs, on Neo4j.
+
+Every write is one managed transaction that write-locks the lease node before reading it (cypher/*retention*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from neo4j import AsyncDriver, AsyncTransaction
+
+from app.db import records
+from app.db.repository import _rows
+from app.db.transactions import run_transaction
+from app.domain.retention import Lease, RetentionRun, RunStatus
+
+T = TypeVar("T")
+
+LEASE_NAME = "retention"
+
+
+class RetentionRepository:
+    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 10.0) -> None:
+        self._driver = driver
+        self._database = database
+        self._timeout_s = timeout_s
+
+    async def _run(self, statement: str, *, write: bool, **params: Any) -> list[dict[str, Any]]:
+        async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
+            return await _rows(tx, statement, **params)
+
+        return await self._transaction(work, write=write)
+
+    async def _transaction(self, work: Callable[[AsyncTransaction], Awaitable[T]], *, write: bool) -> T:
+        value, _ = await run_transaction(
+            self._driver, work, database=self._database, write=write, budget_s=self._timeout_s
+        )
+        return value
+
+    async def acquire_lease(self, replica: str, *, now: datetime, expires_at: datetime) -> tuple[bool, Lease]:
+        """Take the lease if it is free, expired or ours (then renewed to `expires_at`); returns (acquired, lease)."""
+        rows = await self._run(
+            "acquire_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now, expires_at=expires_at
+        )
+        return bool(rows[0]["acquired"]), _lease(rows[0])
+
+    async def renew_lease(self, replica: str, *, expires_at: datetime) -> bool:
+        """Extend the lease if `replica` still holds it; False when another replica has taken it."""
+        rows = await self._run(
+            "renew_retention_lease", write=True, lease=LEASE_NAME, replica=replica, expires_at=expires_at
+        )
+        return int(rows[0]["renewed"]) == 1
+
+    async def release_lease(self, replica: str, *, now: datetime) -> bool:
+        rows = await self._run("release_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now)
+        return int(rows[0]["released"]) == 1
+
+    async def begin_run(
+        self,
+        replica: str,
+        run_id: str,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        due_before: datetime,
+        inactive_days: int,
+    ) -> bool:
+        """Record the start of a run, and renew the lease to `expires_at`, if `replica` holds the lease and the
+        last run started by `due_before`."""
+        rows = await self._run(
+            "begin_retention_run",
+            write=True,
+            lease=LEASE_NAME,
+            replica=replica,
+            now=now,
+            expires_at=expires_at,
+            due_before=due_before,
+            run_id=run_id,
+            inactive_days=inactive_days,
+        )
+        return bool(rows and rows[0]["started"])
+
+    async def finish_run(self, run: RetentionRun) -> RetentionRun:
+        """Write the run's outcome onto its receipt; returns the receipt as stored."""
+        rows = await self._run(
+            "finish_retention_run",
+            write=True,
+            lease=LEASE_NAME,
+            run_id=run.id,
+            finished_at=run.finished_at,
+            status=str(run.status),
+            candidates=run.candidates,
+            profiles_deleted=run.profiles_deleted,
+            identities_deleted=run.identities_deleted,
+            failed=run.failed,
+            error=run.error,
+        )
+        return _run_from(rows[0]["run"])
+
+    async def lease(self) -> Lease | None:
+        rows = await self._run("retention_lease", write=False, lease=LEASE_NAME)
+        return _lease(rows[0]) if rows else None
+
+    async def runs(self, limit: int = 10) -> list[RetentionRun]:
+        """The latest runs, newest first."""
+        rows = await self._run("retention_runs", write=False, limit=limit)
+        return [_run_from(r["run"]) for r in rows]
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else records.to_datetime(value)
+
+
+def _lease(row: Mapping[str, Any]) -> Lease:
+    return Lease(
+        holder=None if row["holder"] is None else str(row["holder"]),
+        expires_at=_time(row["expires_at"]),
+        last_run_started_at=_time(row["last_run_started_at"]),
+    )
+
+
+def _run_from(row: Mapping[str, Any]) -> RetentionRun:
+    return RetentionRun(
+        id=str(row["id"]),
+        replica=str(row["replica"]),
+        started_at=records.to_datetime(row["started_at"]),
+        inactive_days=int(row["inactive_days"]),
+        status=RunStatus(row["status"]),
+        finished_at=_time(row.get("finished_at")),
+        candidates=int(row.get("candidates") or 0),
+        profiles_deleted=int(row.get("profiles_deleted") or 0),
+        identities_deleted=int(row.get("identities_deleted") or 0),
+        failed=int(row.get("failed") or 0),
+        error=None if row.get("error") is None else str(row["error"]),
+    )

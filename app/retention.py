@@ -1,0 +1,350 @@
+"""Automatic retention in `idgraph serve`: a background task that runs the retention purge every `interval`, on
+exactly one replica at a time.
+
+The replicas share a lease stored in Neo4j (RetentionStore; app/db/retention.py). Every replica tries to take it
+every third of its length; the holder renews it the same way and starts a run when the last run, by whichever
+replica, started at least `interval` ago (the start is recorded with the lease, in the transaction that checks
+it, and renews it). A run renews the lease every third of its length and stops, recorded ABANDONED, when a
+renewal fails or finds the lease taken, or has not succeeded a third of a lease before it would expire: so the
+holder has stopped before another replica can take the lease. A holder that dies stops renewing; another replica
+takes the lease once it has expired, and marks the dead holder's unfinished run ABANDONED. Shutdown releases the
+lease. Times come from each replica's clock: keep the clocks in sync (NTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from app.domain.retention import (
+    RETENTION_ACTOR,
+    Lease,
+    Retention,
+    RetentionRun,
+    RunStatus,
+    format_interval,
+    is_due,
+)
+from app.errors import AppError
+from app.maintenance import MaintenanceStore, PurgeReport, purge
+from app.services import IdentityService
+
+logger = logging.getLogger(__name__)
+
+LEASE_LOST = "LEASE_LOST"
+SHUTDOWN = "SHUTDOWN"
+STOP_WAIT_S = 10.0  # at shutdown: how long recording the interrupted run and releasing the lease may take
+
+
+class RetentionStore(Protocol):
+    """The lease and the run receipts (app/db/retention.py implements it on Neo4j)."""
+
+    async def acquire_lease(self, replica: str, *, now: datetime, expires_at: datetime) -> tuple[bool, Lease]: ...
+
+    async def renew_lease(self, replica: str, *, expires_at: datetime) -> bool: ...
+
+    async def release_lease(self, replica: str, *, now: datetime) -> bool: ...
+
+    async def begin_run(
+        self,
+        replica: str,
+        run_id: str,
+        *,
+        now: datetime,
+        expires_at: datetime,
+        due_before: datetime,
+        inactive_days: int,
+    ) -> bool: ...
+
+    async def finish_run(self, run: RetentionRun) -> RetentionRun: ...
+
+    async def runs(self, limit: int = 10) -> list[RetentionRun]: ...
+
+
+def replica_id() -> str:
+    """hostname:pid:random — unique per process, shown on the runs it makes."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RetentionMetrics:
+    """The retention gauges and counter, on the app's registry.
+
+    The last-run gauges show the latest finished run of any replica, read from the database at each scheduler
+    tick, so every replica reports the same; the runs counter counts the runs this process made, by status."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.last_run = Gauge(
+            "idgraph_retention_last_run_timestamp_seconds",
+            "Start time (Unix seconds) of the latest finished automatic retention run, by any replica.",
+            registry=registry,
+        )
+        self.last_finished = Gauge(
+            "idgraph_retention_last_run_finished_timestamp_seconds",
+            "Finish time (Unix seconds) of the latest finished automatic retention run, by any replica.",
+            registry=registry,
+        )
+        self.last_deleted = Gauge(
+            "idgraph_retention_last_run_profiles_deleted",
+            "Profiles the latest finished automatic retention run deleted.",
+            registry=registry,
+        )
+        self.last_failed = Gauge(
+            "idgraph_retention_last_run_failed",
+            "Profiles the latest finished automatic retention run could not purge.",
+            registry=registry,
+        )
+        self.last_success = Gauge(
+            "idgraph_retention_last_run_success",
+            "1 when the latest finished automatic retention run COMPLETED, 0 otherwise.",
+            registry=registry,
+        )
+        self.runs = Counter(
+            "idgraph_retention_runs",
+            "Automatic retention runs this replica made, by status (COMPLETED, FAILED, ABANDONED).",
+            ("status",),
+            registry=registry,
+        )
+        self.lease_held = Gauge(
+            "idgraph_retention_lease_held", "1 while this replica holds the retention lease.", registry=registry
+        )
+
+    def show_last(self, run: RetentionRun) -> None:
+        self.last_run.set(run.started_at.timestamp())
+        if run.finished_at is not None:
+            self.last_finished.set(run.finished_at.timestamp())
+        self.last_deleted.set(run.profiles_deleted)
+        self.last_failed.set(run.failed)
+        self.last_success.set(1 if run.status is RunStatus.COMPLETED else 0)
+
+
+class RetentionScheduler:
+    """Runs the retention purge every `retention.interval` while this replica holds the lease."""
+
+    def __init__(
+        self,
+        store: RetentionStore,
+        service: IdentityService,
+        maintenance: MaintenanceStore,
+        retention: Retention,
+        *,
+        lease_s: float,
+        replica: str | None = None,
+        metrics: RetentionMetrics | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.maintenance = maintenance
+        self.retention = retention
+        self.lease = timedelta(seconds=lease_s)
+        self.replica = replica or replica_id()
+        self.metrics = metrics
+        self.clock = clock
+        self.ready = ready  # False: this replica may not purge (e.g. its erasure key is not yet accepted)
+        self.renew_every_s = lease_s / 3
+        self._task: asyncio.Task[None] | None = None
+        self._holds = False
+
+    # -- the background task ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        logger.info(
+            "automatic retention on: inactive %d days, every %s, replica %s, lease %gs",
+            self.retention.inactive_days,
+            format_interval(self.retention.interval),
+            self.replica,
+            self.lease.total_seconds(),
+        )
+        self._task = asyncio.create_task(self._forever(), name="idgraph-retention")
+
+    async def stop(self) -> None:
+        """Cancel the task (an interrupted run is recorded ABANDONED) and release the lease if this replica holds it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._holds:
+            try:
+                async with asyncio.timeout(STOP_WAIT_S):
+                    await self.store.release_lease(self.replica, now=self.clock())
+            except (AppError, TimeoutError) as error:
+                logger.warning("retention: could not release the lease: %s", _code(error))
+            self._set_holds(False)
+
+    async def _forever(self) -> None:
+        while True:
+            try:
+                wait_s = await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the task must outlive any one failure; the log names the type only
+                logger.warning("retention: tick failed: %s", _code(error))
+                wait_s = self.renew_every_s
+            await asyncio.sleep(wait_s)
+
+    # -- one step ------------------------------------------------------------------------------------------------
+
+    async def tick(self) -> float:
+        """Take or renew the lease; as its holder, run the purge when due. Returns the seconds until the next tick."""
+        if not self.ready():
+            self._set_holds(False)
+            return self.renew_every_s
+        now = self.clock()
+        try:
+            acquired, lease = await self.store.acquire_lease(self.replica, now=now, expires_at=now + self.lease)
+        except AppError as error:
+            logger.warning("retention: lease not checked: %s", error.code)
+            self._set_holds(False)
+            return self.renew_every_s
+        self._set_holds(acquired)
+        if acquired and is_due(lease.last_run_started_at, now, self.retention.interval):
+            await self.run()
+            return 0.0  # look again at once: the next run is due an interval from this start
+        await self._show_last_run()
+        if not acquired:
+            return self.renew_every_s
+        assert lease.last_run_started_at is not None
+        until_due = (lease.last_run_started_at + self.retention.interval - now).total_seconds()
+        return max(0.0, min(self.renew_every_s, until_due))
+
+    async def run(self) -> RetentionRun | None:
+        """Start a run (only if the lease is still ours and the last run started an interval ago) and purge.
+        Returns the run's receipt, or None when it was not started."""
+        now = self.clock()
+        run_id = f"retention:{now.isoformat(timespec='microseconds')}:{secrets.token_hex(4)}"
+        started = await self.store.begin_run(
+            self.replica,
+            run_id,
+            now=now,
+            expires_at=now + self.lease,
+            due_before=now - self.retention.interval,
+            inactive_days=self.retention.inactive_days,
+        )
+        if not started:
+            return None
+        logger.info("retention run %s started", run_id)
+        run = RetentionRun(run_id, self.replica, now, self.retention.inactive_days, RunStatus.RUNNING)
+        report = PurgeReport(cutoff=now - timedelta(days=self.retention.inactive_days), dry_run=False)
+        work = asyncio.create_task(
+            purge(
+                self.service,
+                self.maintenance,
+                inactive_days=self.retention.inactive_days,
+                now=now,
+                actor=RETENTION_ACTOR,
+                report=report,
+            )
+        )
+        try:
+            lost = await self._renew_while(work, now + self.lease)
+        except asyncio.CancelledError:  # shutdown: stop the purge, record it, then let the cancellation through
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            with contextlib.suppress(AppError, TimeoutError):
+                async with asyncio.timeout(STOP_WAIT_S):
+                    await self._finish(run, report, RunStatus.ABANDONED, SHUTDOWN)
+            raise
+        if lost:
+            return await self._finish(run, report, RunStatus.ABANDONED, LEASE_LOST)
+        error = work.exception()
+        if error is not None:
+            logger.warning("retention run %s stopped: %s", run_id, _code(error))
+            return await self._finish(run, report, RunStatus.FAILED, _code(error))
+        return await self._finish(run, report, RunStatus.FAILED if report.failed else RunStatus.COMPLETED, None)
+
+    async def _renew_while(self, work: asyncio.Task[PurgeReport], held_until: datetime) -> bool:
+        """Renew the lease every third of its length until `work` is done. Cancel the work and return True when
+        the lease is taken, or not renewed by a third of a lease before `held_until`: the run then stops before
+        any other replica may take the lease."""
+        margin = timedelta(seconds=self.renew_every_s)
+        while True:
+            wait_s = min(self.renew_every_s, (held_until - margin - self.clock()).total_seconds())
+            done, _ = await asyncio.wait({work}, timeout=max(0.0, wait_s))
+            if done:
+                return False
+            now = self.clock()
+            if now >= held_until - margin:
+                logger.warning("retention: lease not renewed in time; stopping the run")
+                break
+            try:
+                async with asyncio.timeout((held_until - margin - now).total_seconds()):
+                    renewed = await self.store.renew_lease(self.replica, expires_at=now + self.lease)
+            except (AppError, TimeoutError) as error:  # try again while the lease lasts
+                logger.warning("retention: lease not renewed: %s", _code(error))
+                continue
+            if not renewed:
+                logger.warning("retention: lease taken by another replica; stopping the run")
+                break
+            held_until = now + self.lease
+        self._set_holds(False)
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        return True
+
+    async def _finish(
+        self, run: RetentionRun, report: PurgeReport, status: RunStatus, error: str | None
+    ) -> RetentionRun:
+        finished = replace(
+            run,
+            status=status,
+            finished_at=self.clock(),
+            candidates=report.candidates,
+            profiles_deleted=report.profiles_deleted,
+            identities_deleted=report.identities_deleted,
+            failed=sum(report.failed.values()),
+            error=error,
+        )
+        stored = await self.store.finish_run(finished)
+        logger.info(
+            "retention run %s %s: %d candidates, %d profiles and %d identities deleted, %d failed",
+            run.id,
+            stored.status,
+            stored.candidates,
+            stored.profiles_deleted,
+            stored.identities_deleted,
+            stored.failed,
+        )
+        if self.metrics is not None:
+            self.metrics.runs.labels(str(stored.status)).inc()
+            self.metrics.show_last(stored)
+        return stored
+
+    async def _show_last_run(self) -> None:
+        if self.metrics is None:
+            return
+        try:
+            runs = await self.store.runs(limit=5)
+        except AppError as error:
+            logger.warning("retention: last run not read: %s", error.code)
+            return
+        finished = [r for r in runs if r.status is not RunStatus.RUNNING]
+        if finished:
+            self.metrics.show_last(finished[0])
+
+    def _set_holds(self, holds: bool) -> None:
+        self._holds = holds
+        if self.metrics is not None:
+            self.metrics.lease_held.set(1 if holds else 0)
+
+
+def _code(error: BaseException) -> str:
+    """What a log line may say about an error: its code, or its type; never its message (it may hold data)."""
+    return error.code if isinstance(error, AppError) else type(error).__name__
