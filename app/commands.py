@@ -10,34 +10,61 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from app.config import Settings
-from app.errors import InvalidInput
+from app.erasure_key import ErasureKey
+from app.errors import DatabaseUnavailable, ErasureKeyMismatch, InvalidInput, Timeout
 
 if TYPE_CHECKING:
     from app.db.maintenance import MaintenanceRepository
     from app.mappings import FieldMapping
     from app.services import IdentityService
 
+KeyCheck = Literal["none", "read", "write"]
+
 
 @contextlib.asynccontextmanager
-async def _engine(settings: Settings) -> AsyncIterator[tuple[IdentityService, MaintenanceRepository]]:
-    """The use cases on the configured database; the driver is closed on the way out."""
+async def _engine(
+    settings: Settings, key: KeyCheck = "none"
+) -> AsyncIterator[tuple[IdentityService, MaintenanceRepository]]:
+    """The use cases on the configured database; the driver is closed on the way out. `key`: "write" for a command
+    that writes (its erasure key is checked up front, and recorded on a database without one: a mismatch stops it
+    before it writes anything, and every write transaction checks again), "read" for one that reads suppression
+    hashes, "none" for one that does neither."""
     from app.db.driver import create_driver
+    from app.db.keystore import KeyStore
     from app.db.maintenance import MaintenanceRepository
+    from app.db.records import token_key
     from app.db.repository import Neo4jRepository
     from app.services import IdentityService
 
     strategy = settings.strategy()
     driver = create_driver(settings)
     try:
-        repo = Neo4jRepository(driver, database=settings.neo4j_database, timeout_s=settings.query_timeout_s)
-        service = IdentityService(
-            repo, strategy, settings.erasure_key(), max_component_nodes=settings.max_component_nodes
+        erasure_key = settings.erasure_key()
+        checked = ErasureKey(erasure_key)
+        if key != "none":
+            try:
+                await KeyStore(driver, database=settings.neo4j_database).check(checked, record=key == "write")
+            except ErasureKeyMismatch:
+                raise
+            except (DatabaseUnavailable, Timeout):
+                pass  # unchecked, the key hashes nothing: the command meets the outage and reports it its own way
+        repo = Neo4jRepository(
+            driver,
+            token_key=token_key(erasure_key),
+            database=settings.neo4j_database,
+            timeout_s=settings.query_timeout_s,
+            erasure_key=checked,
+            max_links_per_profile=strategy.protections.max_identities_per_profile,
         )
+        service = IdentityService(repo, strategy, checked, max_component_nodes=settings.max_component_nodes)
         maintenance = MaintenanceRepository(
-            driver, database=settings.neo4j_database, timeout_s=max(settings.query_timeout_s, 60.0)
+            driver,
+            database=settings.neo4j_database,
+            timeout_s=max(settings.query_timeout_s, 60.0),
+            erasure_key=checked,
         )
         yield service, maintenance
     finally:
@@ -75,7 +102,7 @@ async def _load(
     from app.ingest import RejectsFile, ingest, summary
     from app.progress import Progress
 
-    async with _engine(settings) as (service, _):
+    async with _engine(settings, "write") as (service, _):
         progress = Progress(sys.stderr, sum(p.stat().st_size for p in paths))
         rejects = RejectsFile(rejects_path)
         report = await ingest(
@@ -98,7 +125,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.progress import Progress
 
     async def run() -> int:
-        async with _engine(settings) as (service, maintenance):
+        async with _engine(settings, "write") as (service, maintenance):
             if await maintenance.holds_profiles():
                 print("the database already holds profiles; the demo data set was not loaded")
                 return 0
@@ -176,7 +203,7 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
     from app.jsonout import plan_json, receipt_json
 
     async def run() -> int:
-        async with _engine(settings) as (service, _):
+        async with _engine(settings, "read" if args.dry_run else "write") as (service, _):
             whole = not args.profile_only
             if args.dry_run:
                 previous = await service.erasure_receipt(args.request_id)
@@ -197,11 +224,19 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
     from app.maintenance import purge
 
+    if args.status:
+        if args.inactive_days is not None or args.dry_run:
+            raise InvalidInput("--status only reads: give it without --inactive-days and --dry-run")
+        return asyncio.run(_purge_status(settings, as_json=args.json))
+    if args.json:
+        raise InvalidInput("--json goes with --status")
+    if args.inactive_days is None:
+        raise InvalidInput("--inactive-days N is required (or --status, to see the automatic runs)")
     if args.inactive_days < 1:
         raise InvalidInput("--inactive-days must be at least 1")
 
     async def run() -> int:
-        async with _engine(settings) as (service, maintenance):
+        async with _engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
             report = await purge(
                 service,
                 maintenance,
@@ -218,8 +253,7 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         print(
             f"purged {report.profiles_deleted:,} of {report.candidates:,} profiles not updated since {cutoff}: "
-            f"{report.identities_deleted:,} identities deleted, {report.suppressed:,} values suppressed, "
-            f"{report.already_done:,} already done"
+            f"{report.identities_deleted:,} identities deleted, {report.already_done:,} already done"
         )
         for code, count in sorted(report.failed.items()):
             print(f"  failed ({code}): {count:,}")
@@ -228,16 +262,39 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+async def _purge_status(settings: Settings, *, as_json: bool) -> int:
+    """The lease and the last automatic retention runs: counts, times and replica ids, no personal data."""
+    from app.db.driver import create_driver
+    from app.db.retention import RetentionRepository
+    from app.retention_status import lease_line, run_lines, status_json
+
+    driver = create_driver(settings)
+    try:
+        store = RetentionRepository(driver, database=settings.neo4j_database, timeout_s=settings.query_timeout_s)
+        lease, runs = await store.lease(), await store.runs(limit=10)
+    finally:
+        await driver.close()
+    now = datetime.now(UTC)
+    if as_json:
+        _print_json(status_json(lease, runs, now))
+        return 0
+    print(lease_line(lease, now))
+    for line in run_lines(runs):
+        print(line)
+    return 0
+
+
 def _renormalize(args: argparse.Namespace, settings: Settings) -> int:
     from app.maintenance import renormalize, renormalize_summary
     from app.progress import Progress
 
     async def run() -> int:
-        async with _engine(settings) as (service, maintenance):
+        async with _engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
             progress = Progress(sys.stderr, 0, label="renormalize", unit="identities")
             report = await renormalize(
                 maintenance,
                 service.strategy,
+                erasure_key=maintenance.erasure_key or settings.erasure_key(),
                 now=datetime.now(UTC),
                 dry_run=args.dry_run,
                 on_page=lambda r: progress.update(r.identities_checked, 0),
@@ -310,8 +367,10 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "erase",
         help="erase a customer (cascade delete, receipt, suppression)",
         description="Erase the customer of a profile: every profile of it, the identities no other profile holds, "
-        "the merge edges; keep a receipt without personal data and add keyed hashes of the erased values to the "
-        "suppression list. Idempotent on --request-id. --dry-run prints what would be deleted.",
+        "the merge edges; keep a receipt without personal data and add keyed hashes of the erased values, source "
+        "records and profile ids to the suppression list. Idempotent on --request-id for the same profile; the same "
+        "request id for another profile is refused (CONFLICT). Ids starting with webhook: are the CRM webhook's. "
+        "--dry-run prints what would be deleted.",
     )
     erase.add_argument("--profile", required=True, metavar="ID")
     erase.add_argument("--request-id", required=True, metavar="ID")
@@ -323,13 +382,19 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
     purge = commands.add_parser(
         "purge",
-        help="retention: erase profiles not updated for N days",
-        description="Erase, one profile at a time through the erasure cascade (receipt, suppression), every profile "
-        "not updated for N days; recent profiles of the same customer stay. Request ids are "
-        "purge:<date>:<profile_id>, so a re-run the same day repeats nothing. --dry-run prints the profile ids.",
+        help="retention: erase profiles not updated for N days; --status shows the automatic runs",
+        description="Erase, one profile at a time, every profile not updated for N days, with the identities no "
+        "remaining profile holds; each erasure leaves a receipt without personal data. A retention purge is not "
+        "an opt-out: nothing is added to the suppression list, so the same person or source record may be "
+        "written again later. Recent profiles of the same customer stay. Request ids are "
+        "purge:<date>:<profile_id>, so a re-run the same day repeats nothing. --dry-run prints the profile ids. "
+        "--status prints the retention lease and the last 10 automatic runs of `idgraph serve` (strategy "
+        "[retention]): times, counts and replica ids, no personal data.",
     )
-    purge.add_argument("--inactive-days", type=int, required=True, metavar="N")
+    purge.add_argument("--inactive-days", type=int, metavar="N", help="required unless --status")
     purge.add_argument("--dry-run", action="store_true")
+    purge.add_argument("--status", action="store_true", help="show the last automatic retention runs and the lease")
+    purge.add_argument("--json", action="store_true", help="with --status: print one JSON object")
     purge.set_defaults(run=_purge)
 
     renorm = commands.add_parser(

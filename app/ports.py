@@ -9,6 +9,7 @@ from typing import Protocol
 
 from app.domain.model import (
     Component,
+    ErasureHashes,
     ErasurePlan,
     ErasureReceipt,
     Explanation,
@@ -18,7 +19,7 @@ from app.domain.model import (
     Scalar,
     StoredIdentity,
 )
-from app.errors import Suppressed
+from app.errors import InvalidInput, Suppressed
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,28 @@ class ProfileWrite:
     identities: tuple[NormalizedIdentity, ...]
     blocked: frozenset[IdentityKey]
     suppression_hashes: tuple[str, ...]  # keyed hash of each identity, in order (checked under the identity's lock)
+    # Keyed hash of the record the row names: its (source, source_id) in mode "source", its profile id in mode "id"
+    # (checked once the profile is locked or created); None for a new record.
+    record_hash: str | None = None
 
 
 class SuppressedMeanwhile(Suppressed):
-    """An upsert found, under the identities' locks, values on the suppression list (erased after the caller's
-    checks). Nothing was written; the caller leaves those values out and writes again."""
+    """An upsert found, under its locks, identity values or records on the suppression list (erased after the
+    caller's checks). Nothing was written; the caller refuses or leaves out what they belong to and writes again."""
 
     def __init__(self, hashes: frozenset[str]) -> None:
         super().__init__("the identities given belong to an erased person")
         self.hashes = hashes
+
+
+class TooManyIdentities(InvalidInput):
+    """An upsert would leave profiles holding more identities than the limit per profile (counted under the profiles'
+    locks, what they held before included). Nothing was written; `refused` maps the position of each row that writes
+    to such a profile to the reason, and the caller refuses those rows and writes the others again."""
+
+    def __init__(self, refused: Mapping[int, str]) -> None:
+        super().__init__(next(iter(refused.values()), "too many identities for one profile"))
+        self.refused = dict(refused)
 
 
 @dataclass(frozen=True)
@@ -82,10 +96,31 @@ class Snapshot:
 
 class Repository(Protocol):
     async def read_identities(
-        self, keys: Sequence[IdentityKey], *, max_nodes: int, candidates: int = 5, consistency: str | None = None
+        self,
+        keys: Sequence[IdentityKey],
+        *,
+        max_nodes: int,
+        candidates: int = 5,
+        consistency: str | None = None,
+        leader: bool = False,
     ) -> Snapshot:
         """In one read: the identities found, the components of the linking ones, for a saturated one those of
-        up to `candidates` of its holders (keyed by the holder's profile id), and every profile of them."""
+        up to `candidates` of its holders (keyed by the holder's profile id), and every profile of them. `leader`:
+        read where writes go (in a cluster), so the answer does not lag the last write."""
+        ...
+
+    async def suppress_absent(
+        self,
+        identities: Sequence[IdentityKey],
+        hashes: Sequence[str],
+        *,
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt | None:
+        """Suppress values no profile holds, with a receipt that deleted nothing; None, writing nothing, when a
+        profile holds one of them after all (the caller erases its customer instead)."""
         ...
 
     async def read_profiles(
@@ -101,10 +136,13 @@ class Repository(Protocol):
         now: datetime,
         max_profiles_per_identity: int,
         snapshot_nodes: int | None = None,
+        max_identities_per_profile: int = 0,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         """Outcomes in row order (None: the row named a profile id that does not exist), a consistency token, and
         when snapshot_nodes is given, the stored profiles' components read in the same transaction. Raises
-        SuppressedMeanwhile, writing nothing, when an identity's suppression hash is on the suppression list."""
+        SuppressedMeanwhile, writing nothing, when an identity's suppression hash is on the suppression list, and
+        TooManyIdentities, writing nothing, when a profile would hold more than max_identities_per_profile
+        identities (0: no limit)."""
         ...
 
     async def components_of_profiles(
@@ -112,16 +150,33 @@ class Repository(Protocol):
     ) -> dict[str, ProfileComponent]: ...
 
     async def merge_profiles(
-        self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        now: datetime,
+        by: str,
+        reason: str,
+        max_nodes: int,
+        check: Callable[[Snapshot], None] = ...,
     ) -> str | None:
-        """Locks both profiles and merges; a consistency token, or None when either profile does not exist."""
+        """Locks both customers whole, reads them (a Snapshot keyed by the two profile ids) and calls `check`, which
+        may raise to refuse, then merges, all in one transaction; a consistency token, or None when either profile
+        does not exist."""
+        ...
+
+    async def suppressed_among(self, hashes: Sequence[str]) -> set[str]:
+        """The given keyed hashes that are on the suppression list."""
         ...
 
     async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]: ...
 
     async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]: ...
 
-    async def explain(self, profile_a: str, profile_b: str) -> Explanation | None: ...
+    async def explain(self, profile_a: str, profile_b: str, *, max_nodes: int) -> Explanation | None:
+        """The shortest chain of links between two profiles (not connected: no steps); None when either does not
+        exist. Raises Conflict when neither customer can be walked whole within max_nodes nodes."""
+        ...
 
     async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan: ...
 
@@ -131,17 +186,17 @@ class Repository(Protocol):
         *,
         whole_customer: bool,
         max_nodes: int,
-        suppression_hashes: Callable[[Sequence[IdentityKey]], Sequence[str]],
+        suppression_hashes: Callable[[ErasurePlan], ErasureHashes],
         request_id: str,
         requested_by: str,
         reason: str,
         now: datetime,
     ) -> ErasureReceipt | None:
-        """In one transaction: the receipt of request_id if it exists; else the profile (or its whole customer, read
-        under locks so no profile joins it meanwhile), the identities no other profile holds, and the merge edges
-        deleted, the keyed hashes `suppression_hashes` gives for the deleted identities added to the suppression
-        list, and a receipt recorded. None when the profile does not exist. Raises Conflict for a customer of more
-        than max_nodes nodes."""
+        """In one transaction: the receipt of request_id if it exists for this subject (Conflict if it names
+        another); else the profile (or its whole customer, read under locks so no profile joins it meanwhile), the
+        identities no other profile holds, and the merge edges deleted, the keyed hashes `suppression_hashes` gives
+        for the plan (values, records) added to the suppression list, and a receipt recorded with its subject. None
+        when the profile does not exist. Raises Conflict for a customer of more than max_nodes nodes."""
         ...
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...

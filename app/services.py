@@ -14,6 +14,7 @@ from app.domain.customer import build_customer
 from app.domain.model import (
     Assurance,
     Customer,
+    ErasureHashes,
     ErasurePlan,
     ErasureReceipt,
     Explanation,
@@ -31,15 +32,34 @@ from app.domain.model import (
     UpsertResult,
 )
 from app.domain.normalize import normalize, normalize_many
-from app.domain.strategy import Strategy
-from app.domain.suppression import suppression_hash
+from app.domain.strategy import OnSuppressedValue, Strategy
+from app.domain.suppression import Secret, profile_hash, record_hash, suppression_hash
 from app.domain.validation import check_id, check_profile_input, check_search_keys
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Suppressed
-from app.ports import ProfileComponent, ProfileWrite, Repository, Snapshot, SuppressedMeanwhile, WriteOutcome
+from app.ports import (
+    ProfileComponent,
+    ProfileWrite,
+    Repository,
+    Snapshot,
+    SuppressedMeanwhile,
+    TooManyIdentities,
+    WriteOutcome,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ERASURE_NODES = 100_000
+
+# Erasure request ids of the CRM webhook ("webhook:<event id>"): no other caller may use them, so nobody can pre-empt
+# a CRM opt-out by taking its request id first.
+WEBHOOK_REQUEST_PREFIX = "webhook:"
+
+# Erasure request ids of retention purges ("purge:<date>:<profile id>"): only an erasure that suppresses nothing may
+# use them, so a purge's receipt never stands in for an opt-out, and nobody can hold a purge back by taking its id.
+PURGE_REQUEST_PREFIX = "purge:"
+
+_ERASED_RECORD = "this source record was erased; it cannot be written again"
+_ERASED_PROFILE = "this profile was erased"
 
 
 def utc_now() -> datetime:
@@ -69,7 +89,7 @@ class IdentityService:
         self,
         repo: Repository,
         strategy: Strategy,
-        erasure_key: bytes,
+        erasure_key: Secret,
         *,
         max_component_nodes: int = 2000,
         max_candidates: int = 5,
@@ -87,15 +107,18 @@ class IdentityService:
     def normalize(self, key: str, raw: str) -> NormalizedIdentity | Rejection:
         return normalize(self.strategy, key, raw)
 
-    async def resolve(self, identities: Sequence[tuple[str, str]], *, consistency: str | None = None) -> Resolution:
-        """Who is this? Never writes: an unknown caller leaves no trace."""
+    async def resolve(
+        self, identities: Sequence[tuple[str, str]], *, consistency: str | None = None, leader: bool = False
+    ) -> Resolution:
+        """Who is this? Never writes: an unknown caller leaves no trace. `leader`: read where writes go, for a
+        decision that must not rest on a lagging replica (the CRM webhook's erasures)."""
         check_search_keys(len(identities))
         accepted, rejected = normalize_many(self.strategy, identities)
         if not accepted:
             raise InvalidInput("no usable identity to resolve: " + _reasons(rejected))
         keys = [n.identity for n in accepted]
         snapshot = await self.repo.read_identities(
-            keys, max_nodes=self._max_nodes, candidates=self._max_candidates, consistency=consistency
+            keys, max_nodes=self._max_nodes, candidates=self._max_candidates, consistency=consistency, leader=leader
         )
         ignored: list[IgnoredKey] = []
         for s in snapshot.identities:
@@ -183,7 +206,7 @@ class IdentityService:
             if await self.profile(profile_a) is None:
                 raise NotFound("no such profile")
             return Explanation((profile_a, profile_b), True, ())
-        explanation = await self.repo.explain(profile_a, profile_b)
+        explanation = await self.repo.explain(profile_a, profile_b, max_nodes=self._max_nodes)
         if explanation is None:
             raise NotFound("no such profile")
         return explanation
@@ -248,10 +271,13 @@ class IdentityService:
     ) -> tuple[list[Prepared | AppError], list[WriteOutcome | None], str, Snapshot | None]:
         """Prepare and write the usable inputs in one transaction. The suppression list is read by that transaction
         under the identities' locks (an erasure commits wholly before or after it); when it holds a value, nothing
-        is written and the inputs are prepared again without that value."""
+        is written and the inputs are prepared again without that value. Likewise an input that would leave its
+        profile holding more identities than the strategy allows (counted in that transaction) is refused, and the
+        others are written again without it."""
         suppressed: set[str] = set()
+        too_many: dict[int, AppError] = {}  # input position -> its refusal
         while True:
-            prepared = self.prepare(items, suppressed)
+            prepared = [too_many.get(n, p) for n, p in enumerate(self.prepare(items, suppressed))]
             if snapshot_nodes is not None and any(isinstance(p, AppError) for p in prepared):
                 return prepared, [], "", None
             ready = [p.write for p in prepared if isinstance(p, Prepared)]
@@ -263,7 +289,12 @@ class IdentityService:
                     now=self._clock(),
                     max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
                     snapshot_nodes=snapshot_nodes,
+                    max_identities_per_profile=self.strategy.protections.max_identities_per_profile,
                 )
+            except TooManyIdentities as found:
+                positions = [n for n, p in enumerate(prepared) if isinstance(p, Prepared)]
+                too_many.update({positions[row]: InvalidInput(reason) for row, reason in found.refused.items()})
+                continue
             except SuppressedMeanwhile as found:
                 if found.hashes <= suppressed:  # cannot happen: those values were left out
                     raise
@@ -272,15 +303,21 @@ class IdentityService:
             return prepared, outcomes, token, snapshot
 
     def prepare(self, items: Sequence[ProfileInput], suppressed: Set[str] = frozenset()) -> list[Prepared | AppError]:
-        """Validate and normalize each input, leaving out values whose keyed hash is in `suppressed`; an input that
-        cannot be used gets its error."""
+        """Validate and normalize each input against what is known to be on the suppression list (`suppressed`, keyed
+        hashes): a record that names an erased record is refused; one that carries an erased value is refused whole,
+        or stored without the value (strategy: on_suppressed_value). An input that cannot be used gets its error."""
         prepared: list[Prepared | AppError] = []
         hashes: dict[IdentityKey, str] = {}
+        drop = self.strategy.protections.on_suppressed_value is OnSuppressedValue.DROP_VALUE
         for item in items:
             try:
                 check_profile_input(item)
             except AppError as error:
                 prepared.append(error)
+                continue
+            record = self._record_hash(item)
+            if record is not None and record in suppressed:
+                prepared.append(Suppressed(_ERASED_RECORD if item.profile_id is None else _ERASED_PROFILE))
                 continue
             accepted, rejected = normalize_many(self.strategy, item.identities)
             kept: list[tuple[NormalizedIdentity, str]] = []
@@ -294,17 +331,30 @@ class IdentityService:
                 else:
                     kept.append((n, hashed))
             rejected = rejected + erased
-            if not kept and erased:
+            if erased and not drop:
+                keys = ", ".join(sorted({r.key for r in erased}))
+                prepared.append(Suppressed(f"the record carries a value of an erased person ({keys}); refused whole"))
+            elif not kept and erased:
                 prepared.append(Suppressed("the identities given belong to an erased person"))
             elif not kept and not item.attributes and item.identities:
                 prepared.append(InvalidInput("no usable identity: " + _reasons(rejected)))
-            elif not kept and not item.attributes and item.profile_id is None:
+            elif not kept and not item.attributes:
                 prepared.append(InvalidInput("nothing to store: give identities or attributes"))
             else:
-                prepared.append(Prepared(self._write_of(item, kept), tuple(rejected)))
+                prepared.append(Prepared(self._write_of(item, kept, record), tuple(rejected)))
         return prepared
 
-    def _write_of(self, item: ProfileInput, kept: list[tuple[NormalizedIdentity, str]]) -> ProfileWrite:
+    def _record_hash(self, item: ProfileInput) -> str | None:
+        """The suppression hash of the record an input names: its profile id, or its (source, source_id)."""
+        if item.profile_id is not None:
+            return profile_hash(self._erasure_key, item.profile_id)
+        if item.source_id is not None:
+            return record_hash(self._erasure_key, item.source, item.source_id)
+        return None
+
+    def _write_of(
+        self, item: ProfileInput, kept: list[tuple[NormalizedIdentity, str]], record: str | None
+    ) -> ProfileWrite:
         identities = [n for n, _ in kept]
         if item.profile_id is not None:
             mode = "id"
@@ -322,30 +372,41 @@ class IdentityService:
             identities=tuple(identities),
             blocked=frozenset(n.identity for n in identities if self.strategy.is_blocked(n.identity)),
             suppression_hashes=tuple(h for _, h in kept),
+            record_hash=record,
         )
 
     async def merge_profiles(
         self, source_id: str, target_id: str, *, actor: str, reason: str = "", force: bool = False
     ) -> Customer:
-        """Merge source into target with an explicit, reversible edge. Refuses to create a conflict unless forced."""
+        """Merge source into target with an explicit, reversible edge. Refuses to create a conflict unless forced;
+        the check runs in the merging transaction, with both customers locked."""
         check_id(source_id, "sourceProfileId")
         check_id(target_id, "targetProfileId")
         if source_id == target_id:
             raise InvalidInput("cannot merge a profile into itself")
-        snapshot = await self.repo.read_profiles([source_id, target_id], max_nodes=self._max_nodes)
-        for pid in (source_id, target_id):
-            if pid not in snapshot.components:
-                raise NotFound(f"no profile with id {pid}")
-        if not force:
-            self._refuse_new_conflicts(snapshot, snapshot.components[source_id], snapshot.components[target_id])
-        token = await self.repo.merge_profiles(source_id, target_id, now=self._clock(), by=actor, reason=reason)
-        if token is None:  # erased since it was read
+
+        def check(snapshot: Snapshot) -> None:
+            if not force:
+                self._refuse_new_conflicts(snapshot, snapshot.components[source_id], snapshot.components[target_id])
+
+        token = await self.repo.merge_profiles(
+            source_id, target_id, now=self._clock(), by=actor, reason=reason, max_nodes=self._max_nodes, check=check
+        )
+        if token is None:
+            await self._refuse_erased([source_id, target_id])
             raise NotFound("no profile with one of the ids given")
         logger.info("merged profile %s into %s", source_id, target_id)
         customer = await self.customer(target_id, consistency=token)
         if customer is None:
             raise NotFound(f"no profile with id {target_id}")
         return customer
+
+    async def _refuse_erased(self, profile_ids: Sequence[str]) -> None:
+        """SUPPRESSED when one of these (missing) profiles was erased, rather than a plain NOT_FOUND."""
+        hashes = {profile_hash(self._erasure_key, pid): pid for pid in profile_ids}
+        erased = await self.repo.suppressed_among(sorted(hashes))
+        if erased:
+            raise Suppressed(f"profile {hashes[min(erased)]} was erased")
 
     def _refuse_new_conflicts(self, snapshot: Snapshot, a: ProfileComponent, b: ProfileComponent) -> None:
         if set(a.profile_ids) & set(b.profile_ids):
@@ -409,21 +470,33 @@ class IdentityService:
         actor: str,
         whole_customer: bool = True,
         suppress: bool = True,
+        webhook: bool = False,
     ) -> ErasureReceipt:
-        """Cascade-delete a customer (or one profile), suppress its values, keep a receipt without personal data.
+        """Cascade-delete a customer (or one profile), suppress its values and records, keep a receipt without
+        personal data.
 
-        Idempotent on request_id: a repeated request returns the first receipt. `suppress=False` is for
-        retention purges: data deleted for age, not at the person's request, may come back with a new sync.
+        Idempotent on request_id for the same subject: a repeated request naming the profile (or one the erasure
+        deleted) returns the first receipt; for another subject it is a CONFLICT and nothing is erased. Request ids
+        starting with "webhook:" are the CRM webhook's (`webhook=True`) alone. `suppress=False` is for retention
+        purges: data deleted for age, not at the person's request, may come back with a new sync.
         """
         check_id(profile_id, "profileId")
         check_id(request_id, "requestId")
+        if request_id.startswith(WEBHOOK_REQUEST_PREFIX) and not webhook:
+            raise InvalidInput(f"request ids starting with {WEBHOOK_REQUEST_PREFIX!r} are reserved for the CRM webhook")
+        if request_id.startswith(PURGE_REQUEST_PREFIX) and suppress:
+            raise InvalidInput(f"request ids starting with {PURGE_REQUEST_PREFIX!r} are reserved for retention purges")
         if not reason.strip():
             raise InvalidInput("an erasure needs a reason")
 
-        def hashes(identities: Sequence[IdentityKey]) -> list[str]:
+        def hashes(plan: ErasurePlan) -> ErasureHashes:
             if not suppress:
-                return []
-            return [suppression_hash(self._erasure_key, k) for k in identities if not self.strategy.is_blocked(k)]
+                return ErasureHashes((), ())
+            key = self._erasure_key
+            values = [suppression_hash(key, k) for k in self._suppressible(plan.identities)]
+            named = [record_hash(key, r.source, r.source_id) for r in plan.records if r.source_id is not None]
+            named += [profile_hash(key, r.profile_id) for r in plan.records]
+            return ErasureHashes(tuple(values), tuple(named))
 
         receipt = await self.repo.erase(
             profile_id,
@@ -447,6 +520,35 @@ class IdentityService:
             receipt.suppressed,
         )
         return receipt
+
+    async def suppress_absent(
+        self, identities: Sequence[tuple[str, str]], *, request_id: str, reason: str, actor: str
+    ) -> ErasureReceipt | None:
+        """An opt-out for a person idgraph holds nothing of: put the values on the suppression list anyway, so a later
+        sync cannot create them, with a receipt that deleted nothing. None, writing nothing, when a profile holds one
+        of the values after all (erase its customer instead). For the CRM webhook's request ids only."""
+        check_id(request_id, "requestId")
+        if not request_id.startswith(WEBHOOK_REQUEST_PREFIX):
+            raise InvalidInput(f"suppressing absent values is for the CRM webhook's {WEBHOOK_REQUEST_PREFIX!r} ids")
+        accepted, rejected = normalize_many(self.strategy, identities)
+        if not accepted:
+            raise InvalidInput("no usable identity to suppress: " + _reasons(rejected))
+        keys = [n.identity for n in accepted]
+        hashes = [suppression_hash(self._erasure_key, k) for k in self._suppressible(keys)]
+        return await self.repo.suppress_absent(
+            keys, hashes, request_id=request_id, requested_by=actor, reason=reason.strip(), now=self._clock()
+        )
+
+    def _suppressible(self, identities: Sequence[IdentityKey]) -> list[IdentityKey]:
+        """The erased values to suppress: each as stored and, for a value stored under an older rule, as the strategy
+        normalizes it today (what the next sync of it will carry); never a blocked value."""
+        found: dict[IdentityKey, None] = {}
+        for stored in identities:
+            current = normalize(self.strategy, stored.key, stored.value)
+            for form in (stored, current.identity if isinstance(current, NormalizedIdentity) else stored):
+                if not self.strategy.is_blocked(form):
+                    found[form] = None
+        return list(found)
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None:
         check_id(request_id, "requestId")

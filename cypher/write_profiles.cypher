@@ -14,6 +14,9 @@
 // through `timed`), and an identity names the rows that hold it by position in $rows, so its edges are written
 // from its own row, without looking it up again; a profile this statement created holds nothing yet. Rows come
 // back in $rows order (`aligned` checks it: an identity's holders are positions).
+// The caller checks the rows' records against the suppression list after this statement, in the same transaction
+// (cypher/suppressed_hashes.cypher): the profiles are created or locked by then, so an erasure of one of them has
+// committed before (and is seen) or waits for this transaction.
 // Params: $rows [{index, mode: "source"|"id"|"new", profile_id, new_id, source, source_id,
 //   attributes {`attr.<name>`: value, or null with `attr_at.<name>`: null to remove one}, timed [name]}],
 //   $identities [{key, value, rule, rule_version, blocked, hash, holders: [[position in $rows, raw]]}]

@@ -11,10 +11,13 @@ from typing import Any, TypeVar
 from neo4j import AsyncDriver, AsyncTransaction, Bookmarks
 
 from app.db import records
+from app.db.keystore import checked_work
 from app.db.queries import query
 from app.db.transactions import Interfered, run_read, run_transaction
 from app.domain.model import (
     Component,
+    ErasedRecord,
+    ErasureHashes,
     ErasurePlan,
     ErasureReceipt,
     Explanation,
@@ -26,8 +29,9 @@ from app.domain.model import (
     Profile,
     StoredIdentity,
 )
+from app.erasure_key import ErasureKey
 from app.errors import Conflict, InvalidInput
-from app.ports import ProfileComponent, ProfileWrite, Snapshot, SuppressedMeanwhile, WriteOutcome
+from app.ports import ProfileComponent, ProfileWrite, Snapshot, SuppressedMeanwhile, TooManyIdentities, WriteOutcome
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -38,9 +42,9 @@ async def _rows(tx: AsyncTransaction, name: str, **params: Any) -> Rows:
     return [record.data() async for record in result]
 
 
-def _bookmarks(consistency: str | None) -> Bookmarks | None:
+def _bookmarks(consistency: str | None, token_key: bytes) -> Bookmarks | None:
     try:
-        return records.bookmarks_from(consistency)
+        return records.bookmarks_from(consistency, token_key)
     except (ValueError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
         raise InvalidInput("consistencyToken is not a token this service issued") from None
 
@@ -49,23 +53,58 @@ def _key_params(keys: Sequence[IdentityKey]) -> list[dict[str, str]]:
     return [{"key": k.key, "value": k.value} for k in keys]
 
 
+# The links of one profile a read returns, unless the repository is given the strategy's limit.
+MAX_LINKS_PER_PROFILE = 500
+
 # How many times an erasure reads its customer again after locking the profiles that joined it meanwhile.
 MAX_LOCK_ROUNDS = 20
 
 
 async def _plan_in(tx: AsyncTransaction, profile_ids: Sequence[str]) -> ErasurePlan:
-    """What erasing these profiles deletes (identities no other profile holds) and keeps, read in `tx`."""
+    """What erasing these profiles deletes (identities no other profile holds, source records) and keeps, read in
+    `tx`."""
     rows = await _rows(tx, "erasure_plan", profile_ids=list(profile_ids))
     delete = sorted(IdentityKey(r["key"], r["value"]) for r in rows if not r["held_elsewhere"])
     keep = sorted(IdentityKey(r["key"], r["value"]) for r in rows if r["held_elsewhere"])
-    return ErasurePlan(tuple(sorted(profile_ids)), tuple(delete), tuple(keep))
+    erased = [
+        ErasedRecord(str(r["profile_id"]), str(r["source"] or ""), r["source_id"])
+        for r in await _rows(tx, "erased_records", profile_ids=list(profile_ids))
+    ]
+    return ErasurePlan(tuple(sorted(profile_ids)), tuple(delete), tuple(keep), tuple(erased))
+
+
+def _repeated(props: Mapping[str, Any], request_id: str, profile_id: str) -> ErasureReceipt:
+    """The receipt of a request id already used: the same one for the same subject (the profile it named or one it
+    deleted); another subject is a CONFLICT, and nothing is erased. A receipt recorded before receipts kept their
+    subject is taken as a repeat."""
+    subject, erased = props.get("subject"), props.get("profile_ids")
+    if subject is not None and profile_id != subject and profile_id not in (erased or ()):
+        raise Conflict(f"request id {request_id} was already used for another erasure; nothing was erased")
+    return records.receipt_from(props)
 
 
 class Neo4jRepository:
-    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        *,
+        token_key: bytes,
+        database: str = "neo4j",
+        timeout_s: float = 5.0,
+        erasure_key: ErasureKey | None = None,
+        max_links_per_profile: int = MAX_LINKS_PER_PROFILE,
+    ) -> None:
+        """`token_key` signs the consistency tokens this repository issues and checks those it is given
+        (records.token_key(erasure_key): every replica sharing the erasure key honours the others' tokens). A read
+        returns at most `max_links_per_profile` links of one profile (the strategy's max_identities_per_profile) and
+        marks the customer truncated when a profile holds more.
+        With `erasure_key`, every write transaction first checks it against the database's (ErasureKeyMismatch)."""
         self._driver = driver
+        self._max_links = max_links_per_profile
+        self._token_key = token_key
         self._database = database
         self._timeout_s = timeout_s
+        self._erasure_key = erasure_key
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -75,7 +114,7 @@ class Neo4jRepository:
             work,
             database=self._database,
             write=False,
-            bookmarks=_bookmarks(consistency),
+            bookmarks=_bookmarks(consistency, self._token_key),
             budget_s=self._timeout_s,
         )
         return value
@@ -84,19 +123,24 @@ class Neo4jRepository:
         self, work: Callable[[AsyncTransaction], Awaitable[T]], timeout_s: float | None = None
     ) -> tuple[T, str]:
         value, bookmarks = await run_transaction(
-            self._driver, work, database=self._database, write=True, budget_s=timeout_s or self._timeout_s
+            self._driver,
+            checked_work(work, self._erasure_key),
+            database=self._database,
+            write=True,
+            budget_s=timeout_s or self._timeout_s,
         )
-        return value, records.token_from(bookmarks)
+        return value, records.token_from(bookmarks, self._token_key)
 
-    async def _one(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
+    async def _one(self, name: str, consistency: str | None = None, *, leader: bool = False, **params: Any) -> Rows:
         """A single read statement, auto-committed: one round trip."""
         return await run_read(
             self._driver,
             query(name),
             params,
             database=self._database,
-            bookmarks=_bookmarks(consistency),
+            bookmarks=_bookmarks(consistency, self._token_key),
             budget_s=self._timeout_s,
+            leader=leader,
         )
 
     async def _query(self, name: str, consistency: str | None = None, **params: Any) -> Rows:
@@ -114,6 +158,7 @@ class Neo4jRepository:
         now: datetime,
         max_profiles_per_identity: int,
         snapshot_nodes: int | None = None,
+        max_identities_per_profile: int = 0,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare (the
         # transaction is retried on the ones that still happen). One statement writes; a second, optional one reads
@@ -178,17 +223,31 @@ class Neo4jRepository:
             profiles, stored_identities = written["profiles"], written["identities"]
             if any(p["gone"] for p in profiles) or any(i["gone"] for i in stored_identities):
                 raise Interfered()  # deleted while this waited for its lock: the next try sees the deletion
-            suppressed = frozenset(i["hash"] for i in stored_identities if i["suppressed"])
+            named = sorted({r.record_hash for r in rows if r.record_hash is not None})
+            erased = await _rows(tx, "suppressed_hashes", hashes=named) if named else []
+            suppressed = frozenset(str(r["hash"]) for r in erased) | frozenset(
+                i["hash"] for i in stored_identities if i["suppressed"]
+            )
             if suppressed:
                 raise SuppressedMeanwhile(suppressed)
             outcomes: list[WriteOutcome | None] = [None] * len(rows)
             for p in profiles:
                 outcomes[p["index"]] = WriteOutcome(p["profile_id"], bool(p["created"]))
+            if max_identities_per_profile > 0:
+                await _refuse_too_many_identities(tx, outcomes, max_identities_per_profile)
             snapshot = None
             if snapshot_nodes is not None:
                 stored = sorted({o.profile_id for o in outcomes if o is not None})
                 snapshot = snapshot_from(
-                    (await _rows(tx, "profiles_snapshot", profile_ids=stored, max_nodes=snapshot_nodes))[0],
+                    (
+                        await _rows(
+                            tx,
+                            "profiles_snapshot",
+                            profile_ids=stored,
+                            max_nodes=snapshot_nodes,
+                            max_links=self._max_links,
+                        )
+                    )[0],
                     snapshot_nodes,
                 )
             return outcomes, snapshot
@@ -197,10 +256,33 @@ class Neo4jRepository:
         return outcomes, token, snapshot
 
     async def merge_profiles(
-        self, source_id: str, target_id: str, *, now: datetime, by: str, reason: str
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        now: datetime,
+        by: str,
+        reason: str,
+        max_nodes: int,
+        check: Callable[[Snapshot], None] = lambda snapshot: None,
     ) -> str | None:
+        # Both customers are locked whole (profiles and the identities they hold), then read and checked in this
+        # transaction: no concurrent write can add a value to either between the check and the merge.
         async def work(tx: AsyncTransaction) -> bool:
-            await _rows(tx, "lock_profiles", profile_ids=sorted({source_id, target_id}))
+            too_large = f"the customers have more than {max_nodes} nodes; merge is refused"
+            locked = await self._lock_customers(tx, [source_id, target_id], max_nodes, too_large=too_large)
+            if not {source_id, target_id} <= locked:
+                return False
+            row = (
+                await _rows(
+                    tx,
+                    "profiles_snapshot",
+                    profile_ids=[source_id, target_id],
+                    max_nodes=max_nodes,
+                    max_links=self._max_links,
+                )
+            )[0]
+            check(snapshot_from(row, max_nodes))
             merged = await _rows(
                 tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason
             )
@@ -208,6 +290,52 @@ class Neo4jRepository:
 
         merged, token = await self._write(work)
         return token if merged else None
+
+    async def suppress_absent(
+        self,
+        identities: Sequence[IdentityKey],
+        hashes: Sequence[str],
+        *,
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt | None:
+        """Put the keyed hashes of values nobody holds on the suppression list, with a receipt (nothing deleted), in
+        one transaction; None, writing nothing, when one of the values is held by a profile after all. Each value's
+        identity node is merged first (a placeholder, deleted again before commit): a writer creating it meanwhile
+        commits first (and the value is found held) or waits for this transaction (and then finds it suppressed)."""
+
+        async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
+            found = await _rows(tx, "claim_absent_identities", identities=_key_params(sorted(set(identities))))
+            if any(r["held"] for r in found):
+                return None
+            await _rows(tx, "delete_identities", identities=_key_params(sorted(set(identities))))
+            await _rows(tx, "add_suppressions", hashes=sorted(set(hashes)), now=now, request_id=request_id)
+            receipt = await _rows(
+                tx,
+                "record_erasure",
+                request_id=request_id,
+                requested_by=requested_by,
+                reason=reason,
+                now=now,
+                subject=None,
+                profile_ids=[],
+                profiles_deleted=0,
+                identities_deleted=0,
+                suppressed=len(set(hashes)),
+                records_suppressed=0,
+            )
+            if not receipt[0]["created"]:
+                raise Interfered()
+            return records.receipt_from(receipt[0]["receipt"])
+
+        receipt, _ = await self._write(work)
+        return receipt
+
+    async def suppressed_among(self, hashes: Sequence[str]) -> set[str]:
+        rows = await self._query("suppressed_hashes", hashes=list(hashes))
+        return {str(r["hash"]) for r in rows}
 
     async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
         async def work(tx: AsyncTransaction) -> bool:
@@ -226,31 +354,47 @@ class Neo4jRepository:
     # -- reads ------------------------------------------------------------------------------------------------
 
     async def read_identities(
-        self, keys: Sequence[IdentityKey], *, max_nodes: int, candidates: int = 5, consistency: str | None = None
+        self,
+        keys: Sequence[IdentityKey],
+        *,
+        max_nodes: int,
+        candidates: int = 5,
+        consistency: str | None = None,
+        leader: bool = False,
     ) -> Snapshot:
         row = (
             await self._one(
                 "resolve_snapshot",
                 consistency,
+                leader=leader,
                 identities=_key_params(keys),
                 max_nodes=max_nodes,
                 candidates=candidates,
+                max_links=self._max_links,
             )
         )[0]
         stored: dict[IdentityKey, StoredIdentity] = {}
         components: dict[str | IdentityKey, ProfileComponent] = {}
+        capped = _links_capped(row["profiles"])
         for seed in row["seeds"]:
             identity = records.identity_from(seed)
             stored[identity.identity] = identity
             if seed["profile_ids"]:
-                component = ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
+                truncated = seed["node_count"] > max_nodes or not capped.isdisjoint(seed["profile_ids"])
+                component = ProfileComponent(tuple(seed["profile_ids"]), truncated)
                 components[seed["holder"] if seed["holder"] is not None else identity.identity] = component
         return Snapshot(tuple(stored.values()), components, component_from(row["profiles"], truncated=False))
 
     async def read_profiles(
         self, profile_ids: Sequence[str], *, max_nodes: int, consistency: str | None = None
     ) -> Snapshot:
-        rows = await self._one("profiles_snapshot", consistency, profile_ids=list(profile_ids), max_nodes=max_nodes)
+        rows = await self._one(
+            "profiles_snapshot",
+            consistency,
+            profile_ids=list(profile_ids),
+            max_nodes=max_nodes,
+            max_links=self._max_links,
+        )
         return snapshot_from(rows[0], max_nodes)
 
     async def components_of_profiles(
@@ -261,10 +405,12 @@ class Neo4jRepository:
         )
         return {r["seed_id"]: ProfileComponent(tuple(r["profile_ids"]), r["node_count"] > max_nodes) for r in rows}
 
-    async def explain(self, profile_a: str, profile_b: str) -> Explanation | None:
-        rows = await self._query("explain_link", a=profile_a, b=profile_b)
+    async def explain(self, profile_a: str, profile_b: str, *, max_nodes: int) -> Explanation | None:
+        rows = await self._one("explain_link", a=profile_a, b=profile_b, max_nodes=max_nodes)
         if not rows:
             return None
+        if rows[0]["too_large"]:
+            raise Conflict(f"the customer has more than {max_nodes} nodes: too large to explain")
         return explanation_from(profile_a, profile_b, rows[0])
 
     # -- erasure ----------------------------------------------------------------------------------------------
@@ -281,7 +427,7 @@ class Neo4jRepository:
         *,
         whole_customer: bool,
         max_nodes: int,
-        suppression_hashes: Callable[[Sequence[IdentityKey]], Sequence[str]],
+        suppression_hashes: Callable[[ErasurePlan], ErasureHashes],
         request_id: str,
         requested_by: str,
         reason: str,
@@ -294,41 +440,25 @@ class Neo4jRepository:
         async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
             found = await _rows(tx, "find_erasure_receipt", request_id=request_id)
             if found:
-                return records.receipt_from(found[0]["receipt"])
-            locked: set[str] = set()
-            wanted = {profile_id}
-            for _ in range(MAX_LOCK_ROUNDS):
-                if whole_customer:
-                    component = await self._component_in(tx, profile_id, max_nodes)
-                    if component is None:
-                        wanted = set()
-                    elif component.truncated:
-                        raise Conflict(f"the customer has more than {max_nodes} nodes; erase its profiles one by one")
-                    else:
-                        wanted = set(component.profile_ids)
-                if profile_id not in wanted or wanted <= locked:
-                    break
-                new = sorted(wanted - locked)
-                present = {r["profile_id"] for r in await _rows(tx, "lock_profiles", profile_ids=new)}
-                await _rows(tx, "lock_held_identities", profile_ids=sorted(present))
-                locked |= present
-                if profile_id not in present or not whole_customer:
-                    wanted &= locked
-                    break
+                return _repeated(found[0]["receipt"], request_id, profile_id)
+            if whole_customer:
+                locked = await self._lock_customers(tx, [profile_id], max_nodes)
             else:
-                raise Interfered()
-            if profile_id not in locked or profile_id not in wanted:
+                locked = {r["profile_id"] for r in await _rows(tx, "lock_profiles", profile_ids=[profile_id])}
+                await _rows(tx, "lock_held_identities", profile_ids=sorted(locked))
+            if profile_id not in locked:
                 # Gone: erased by a transaction this one waited for (maybe an earlier try of this same request).
                 again = await _rows(tx, "find_erasure_receipt", request_id=request_id)
-                return records.receipt_from(again[0]["receipt"]) if again else None
-            plan = await _plan_in(tx, sorted(wanted))
-            hashes = sorted(set(suppression_hashes(plan.identities)))
+                return _repeated(again[0]["receipt"], request_id, profile_id) if again else None
+            plan = await _plan_in(tx, sorted(locked))
+            hashes = suppression_hashes(plan)
             counts = (
                 await _rows(
                     tx, "erase_profiles", profile_ids=list(plan.profile_ids), identities=_key_params(plan.identities)
                 )
             )[0]
-            await _rows(tx, "add_suppressions", hashes=hashes, now=now, request_id=request_id)
+            suppressed = sorted(set(hashes.values) | set(hashes.records))
+            await _rows(tx, "add_suppressions", hashes=suppressed, now=now, request_id=request_id)
             receipt = await _rows(
                 tx,
                 "record_erasure",
@@ -336,14 +466,48 @@ class Neo4jRepository:
                 requested_by=requested_by,
                 reason=reason,
                 now=now,
+                subject=profile_id,
+                profile_ids=list(plan.profile_ids),
                 profiles_deleted=counts["profiles_deleted"],
                 identities_deleted=counts["identities_deleted"],
-                suppressed=len(hashes),
+                suppressed=len(set(hashes.values)),
+                records_suppressed=len(set(hashes.records)),
             )
+            if not receipt[0]["created"]:  # the request id was taken by an erasure that committed meanwhile
+                raise Interfered()
             return records.receipt_from(receipt[0]["receipt"])
 
         receipt, _ = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
         return receipt
+
+    async def _lock_customers(
+        self,
+        tx: AsyncTransaction,
+        seeds: Sequence[str],
+        max_nodes: int,
+        *,
+        too_large: str = "the customer has more than {max_nodes} nodes; erase its profiles one by one",
+    ) -> set[str]:
+        """Write-lock every profile of the seeds' customers and every identity they hold, reading the customers again
+        after each round of locks until a read finds no profile that is not locked yet: from then on nobody can link
+        a profile to them before `tx` ends. Returns the profiles of that last read (a seed missing from them does not
+        exist): a profile locked in an earlier round that has left the customers since (an unlink or unmerge that
+        committed meanwhile) stays locked but is not theirs."""
+        locked: set[str] = set()
+        for _ in range(MAX_LOCK_ROUNDS):
+            wanted: set[str] = set()
+            for seed in seeds:
+                component = await self._component_in(tx, seed, max_nodes)
+                if component is not None and component.truncated:
+                    raise Conflict(too_large.format(max_nodes=max_nodes))
+                if component is not None:
+                    wanted |= set(component.profile_ids)
+            if wanted <= locked:
+                return wanted
+            present = {r["profile_id"] for r in await _rows(tx, "lock_profiles", profile_ids=sorted(wanted - locked))}
+            await _rows(tx, "lock_held_identities", profile_ids=sorted(present))
+            locked |= present
+        raise Interfered()
 
     async def _component_in(self, tx: AsyncTransaction, profile_id: str, max_nodes: int) -> ProfileComponent | None:
         """The customer of one profile, read inside the given transaction (None: no such profile)."""
@@ -369,6 +533,28 @@ class Neo4jRepository:
             after = rows[-1]["profile_id"]
 
 
+async def _refuse_too_many_identities(
+    tx: AsyncTransaction, outcomes: Sequence[WriteOutcome | None], limit: int
+) -> None:
+    """Raises TooManyIdentities (the transaction is rolled back) when a profile the write stored now holds more than
+    `limit` identities: counted in the writing transaction, under the profiles' locks, so the limit holds across
+    calls and concurrent writers."""
+    stored = sorted({o.profile_id for o in outcomes if o is not None})
+    over = {
+        r["profile_id"]: r["identities"]
+        for r in await _rows(tx, "profiles_over_identity_limit", profile_ids=stored, limit=limit)
+    }
+    if over:
+        raise TooManyIdentities(
+            {
+                n: f"profile {o.profile_id} would hold {over[o.profile_id]} identities, more than the limit of {limit} "
+                "per profile; nothing of this input was stored"
+                for n, o in enumerate(outcomes)
+                if o is not None and o.profile_id in over
+            }
+        )
+
+
 def _profile_key(row: ProfileWrite) -> tuple[str, ...]:
     """Rows of a batch with equal keys write one profile."""
     if row.mode == "source":
@@ -379,12 +565,22 @@ def _profile_key(row: ProfileWrite) -> tuple[str, ...]:
 
 
 def snapshot_from(row: Mapping[str, Any], max_nodes: int) -> Snapshot:
-    """A profiles_snapshot row: components keyed by seed profile id, and the details of every profile."""
+    """A profiles_snapshot row: components keyed by seed profile id, and the details of every profile. A component is
+    truncated when it has more than max_nodes nodes or a profile of it more links than the read returns."""
+    capped = _links_capped(row["profiles"])
     components: dict[str | IdentityKey, ProfileComponent] = {
-        seed["seed_id"]: ProfileComponent(tuple(seed["profile_ids"]), seed["node_count"] > max_nodes)
+        seed["seed_id"]: ProfileComponent(
+            tuple(seed["profile_ids"]),
+            seed["node_count"] > max_nodes or not capped.isdisjoint(seed["profile_ids"]),
+        )
         for seed in row["seeds"]
     }
     return Snapshot((), components, component_from(row["profiles"], truncated=False))
+
+
+def _links_capped(rows: Rows) -> set[str]:
+    """The ids of the profiles of a snapshot holding more links than it returned (cypher/profiles_snapshot.cypher)."""
+    return {str(records.properties(r["profile"])["id"]) for r in rows if r.get("more_links")}
 
 
 def component_from(rows: Rows, truncated: bool) -> Component:

@@ -54,7 +54,7 @@ class NormalizedIdentity:
 
     key: str
     value: str  # normalized: the node's key
-    raw: str  # as received (trimmed of nothing)
+    raw: str  # as received, trimmed (at most normalize.MAX_VALUE_LENGTH characters: longer values are refused)
     rule: Normalization
     rule_version: str  # e.g. "E164/phonenumbers-9.0.43"; changes when the rule or its library changes
 
@@ -256,12 +256,30 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class ErasedRecord:
+    """A profile an erasure deletes, as its source system names it (suppressed with it, as a keyed hash)."""
+
+    profile_id: str
+    source: str
+    source_id: str | None
+
+
+@dataclass(frozen=True)
 class ErasurePlan:
     """What an erasure deletes: every profile of the customer and the identities no remaining profile uses."""
 
     profile_ids: tuple[str, ...]
     identities: tuple[IdentityKey, ...]  # deleted; the others the customer held stay (still used elsewhere)
     kept_identities: tuple[IdentityKey, ...]
+    records: tuple[ErasedRecord, ...] = ()  # the deleted profiles' source records
+
+
+@dataclass(frozen=True)
+class ErasureHashes:
+    """What an erasure adds to the suppression list: keyed hashes of its values, and of its records and profile ids."""
+
+    values: tuple[str, ...]
+    records: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -275,7 +293,8 @@ class ErasureReceipt:
     at: datetime
     profiles_deleted: int
     identities_deleted: int
-    suppressed: int
+    suppressed: int  # identity values added to the suppression list
+    records_suppressed: int = 0  # source records and profile ids added to it
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import phonenumbers
 
 from app.domain.model import IdentityKey, KeyKind, Normalization, Scalar
 from app.domain.normalize import RuleRefused, apply_rule
+from app.domain.retention import DEFAULT_INTERVAL, IntervalRefused, Retention, parse_interval
 from app.errors import InvalidStrategy
 
 DEFAULT_STRATEGY_RESOURCE = "default_strategy.toml"
@@ -33,11 +34,20 @@ class IdentityAttribute:
     max_per_customer: int | None = None  # distinct values one customer may hold; more is a conflict
 
 
+class OnSuppressedValue(StrEnum):
+    """What an upsert does with a record that carries a value of an erased person."""
+
+    REFUSE_RECORD = "refuse_record"  # refuse the whole record (SUPPRESSED): it is almost always a stale copy
+    DROP_VALUE = "drop_value"  # store the record without that value
+
+
 @dataclass(frozen=True)
 class Protections:
     # Stored normalized (see parse_strategy), so is_blocked is a set lookup on the identity's value.
     blocked_values: frozenset[str] = frozenset()
     max_profiles_per_identity: int = 50  # 0 = no limit
+    max_identities_per_profile: int = 500  # identities one profile may hold, across calls; more is refused
+    on_suppressed_value: OnSuppressedValue = OnSuppressedValue.REFUSE_RECORD
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,7 @@ class Strategy:
     attributes: tuple[IdentityAttribute, ...]
     protections: Protections
     routing: Routing
+    retention: Retention | None = None  # [retention]: absent, automatic retention is off
 
     def attribute(self, key: str) -> IdentityAttribute | None:
         # A handful of attributes: a scan beats keeping a second, derived index in a frozen object.
@@ -136,7 +147,7 @@ class _Parser:
         top = self.table(
             document,
             "",
-            allowed=("name", "default_region", "attributes", "protections", "routing"),
+            allowed=("name", "default_region", "attributes", "protections", "routing", "retention"),
             required=("name", "default_region", "attributes", "routing"),
         )
         default_region = self.region(top["default_region"], "default_region")
@@ -147,6 +158,7 @@ class _Parser:
             attributes=attributes,
             protections=self.protections(top.get("protections", {}), "protections", attributes, default_region),
             routing=self.routing(top["routing"], "routing"),
+            retention=self.retention(top["retention"], "retention") if "retention" in top else None,
         )
 
     def attributes(self, value: object, path: str) -> tuple[IdentityAttribute, ...]:
@@ -181,7 +193,17 @@ class _Parser:
     def protections(
         self, value: object, path: str, attributes: tuple[IdentityAttribute, ...], default_region: str
     ) -> Protections:
-        entry = self.table(value, path, allowed=("blocked_values", "max_profiles_per_identity"), required=())
+        entry = self.table(
+            value,
+            path,
+            allowed=(
+                "blocked_values",
+                "max_profiles_per_identity",
+                "on_suppressed_value",
+                "max_identities_per_profile",
+            ),
+            required=(),
+        )
         listed: list[str] = []
         for index, item in enumerate(self.array(entry.get("blocked_values", []), f"{path}.blocked_values")):
             listed.append(self.string(item, f"{path}.blocked_values[{index}]"))
@@ -189,7 +211,23 @@ class _Parser:
         return Protections(
             blocked_values=blocked_forms(listed, attributes, default_region),
             max_profiles_per_identity=self.integer(limit, f"{path}.max_profiles_per_identity", 0),
+            max_identities_per_profile=self.integer(
+                entry.get("max_identities_per_profile", Protections.max_identities_per_profile),
+                f"{path}.max_identities_per_profile",
+                1,
+            ),
+            on_suppressed_value=self.on_suppressed_value(entry.get("on_suppressed_value"), path),
         )
+
+    def on_suppressed_value(self, value: object, path: str) -> OnSuppressedValue:
+        if value is None:
+            return Protections.on_suppressed_value
+        text = self.string(value, f"{path}.on_suppressed_value")
+        try:
+            return OnSuppressedValue(text)
+        except ValueError:
+            choices = " or ".join(f'"{c.value}"' for c in OnSuppressedValue)
+            self.fail(f"{path}.on_suppressed_value", f"must be {choices}, got {text!r}")
 
     def routing(self, value: object, path: str) -> Routing:
         entry = self.table(value, path, allowed=("fallback_skill", "rules"), required=("fallback_skill",))
@@ -214,6 +252,19 @@ class _Parser:
         return Routing(
             fallback_skill=self.string(entry["fallback_skill"], f"{path}.fallback_skill"), rules=tuple(rules)
         )
+
+    def retention(self, value: object, path: str) -> Retention:
+        entry = self.table(value, path, allowed=("inactive_days", "interval"), required=("inactive_days",))
+        interval = DEFAULT_INTERVAL
+        if "interval" in entry:
+            text = entry["interval"]
+            if not isinstance(text, str):
+                self.fail(f"{path}.interval", 'must be a string such as "24h", "15m" or "1d"')
+            try:
+                interval = parse_interval(text)
+            except IntervalRefused as refused:
+                self.fail(f"{path}.interval", f"{text!r} {refused}")
+        return Retention(self.integer(entry["inactive_days"], f"{path}.inactive_days", 1), interval)
 
     # -- typed readers: each checks one value and names its path when it is wrong
 

@@ -29,9 +29,10 @@ from app.db.repository import Neo4jRepository
 from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.domain.suppression import suppression_hash
-from app.errors import AppError, NotFound, Suppressed
+from app.errors import AppError, Conflict, NotFound, Suppressed
 from app.ports import ProfileComponent, Snapshot
 from app.services import IdentityService
+from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.failure, pytest.mark.timeout(90)]
@@ -39,7 +40,7 @@ pytestmark = [pytest.mark.neo4j, pytest.mark.failure, pytest.mark.timeout(90)]
 PHONE = "+1 212 555 0147"
 EMAIL = "race.subject@example.net"
 OTHER_PHONE = "+1 212 555 0148"
-KEY = b"failure-suite-races"
+KEY = ERASURE_KEY.encode()
 WAIT_S = 20.0
 
 
@@ -47,13 +48,14 @@ class PausingRepository(Neo4jRepository):
     """The real repository, which stops after the named read until `release` is set."""
 
     def __init__(self, driver: AsyncDriver, database: str, pause_after: str) -> None:
-        super().__init__(driver, database=database, timeout_s=30.0)
+        super().__init__(driver, token_key=b"test-token-key", database=database, timeout_s=30.0)
         self.pause_after = pause_after
         self.reached = asyncio.Event()
         self.release = asyncio.Event()
 
     async def _pause(self, name: str) -> None:
-        if name == self.pause_after and not self.reached.is_set():
+        # "first_read": whichever of the reads comes first.
+        if self.pause_after in (name, "first_read") and not self.reached.is_set():
             self.reached.set()
             await asyncio.wait_for(self.release.wait(), WAIT_S)
 
@@ -82,7 +84,9 @@ def service_on(repo: Neo4jRepository) -> IdentityService:
 
 @pytest.fixture
 def service(driver: AsyncDriver, settings: Settings) -> IdentityService:
-    return service_on(Neo4jRepository(driver, database=settings.neo4j_database, timeout_s=30.0))
+    return service_on(
+        Neo4jRepository(driver, token_key=b"test-token-key", database=settings.neo4j_database, timeout_s=30.0)
+    )
 
 
 def pausing(driver: AsyncDriver, settings: Settings, after: str) -> tuple[PausingRepository, IdentityService]:
@@ -226,17 +230,40 @@ async def test_an_erasure_racing_with_a_new_holder_of_its_values_never_fails_wit
     assert await count(driver, orphans) == 0
 
 
-async def test_a_merge_whose_source_was_erased_meanwhile_is_not_found(
+async def test_a_merge_whose_source_was_erased_meanwhile_is_refused_as_suppressed(
     service: IdentityService, driver: AsyncDriver, settings: Settings
 ) -> None:
     source = await service.upsert_profile(ProfileInput("crm", (("phone_number", PHONE),), source_id="C-1"))
     target = await service.upsert_profile(ProfileInput("ivr", (("phone_number", OTHER_PHONE),), source_id="I-1"))
-    repo, merging = pausing(driver, settings, "read_profiles")
+    # The merge's first read of the customers, inside its transaction and before it holds a lock.
+    repo, merging = pausing(driver, settings, "erasure_component")
     merge = asyncio.create_task(merging.merge_profiles(source.profile.id, target.profile.id, actor="t"))
     await asyncio.wait_for(repo.reached.wait(), WAIT_S)
     await erase(service, source.profile.id)
     repo.release.set()
 
-    with pytest.raises(NotFound):
+    with pytest.raises(Suppressed):
         customer = await merge
         print("acknowledged merge; the target's customer holds", [p.id for p in customer.profiles])
+    assert await count(driver, "MATCH ()-[m:MERGED_INTO]->() RETURN count(m)") == 0
+
+
+async def test_a_merge_checks_for_conflicts_under_its_locks_so_a_value_added_meanwhile_is_seen(
+    service: IdentityService, driver: AsyncDriver, settings: Settings
+) -> None:
+    source = await service.upsert_profile(
+        ProfileInput("crm", (("phone_number", PHONE), ("account_id", "ACCT-1")), source_id="C-1")
+    )
+    target = await service.upsert_profile(ProfileInput("ivr", (("phone_number", OTHER_PHONE),), source_id="I-1"))
+    repo, merging = pausing(driver, settings, "first_read")
+    merge = asyncio.create_task(merging.merge_profiles(source.profile.id, target.profile.id, actor="t"))
+    await asyncio.wait_for(repo.reached.wait(), WAIT_S)
+    # While the merge reads, the target's customer gains another account id (a second profile of it).
+    await service.upsert_profile(
+        ProfileInput("webchat", (("phone_number", OTHER_PHONE), ("account_id", "ACCT-2")), source_id="W-1")
+    )
+    repo.release.set()
+
+    with pytest.raises(Conflict):
+        await merge
+    assert await count(driver, "MATCH ()-[m:MERGED_INTO]->() RETURN count(m)") == 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.db.driver import AsyncDriver
 from app.domain.model import ErasurePlan, IdentityKey, ProfileInput, ResolutionStatus
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, Suppressed
 from app.services import IdentityService
 
 pytestmark = pytest.mark.neo4j
@@ -83,6 +84,17 @@ async def test_newest_attribute_value_wins_across_profiles_with_provenance(servi
 async def test_adding_to_an_unknown_profile_is_not_found(service: IdentityService) -> None:
     with pytest.raises(NotFound):
         await service.upsert_profile(ProfileInput("ivr", ((PHONE, "+14155552671"),), profile_id="no-such-profile"))
+
+
+async def test_an_input_naming_only_a_profile_id_is_refused_and_changes_nothing(
+    service: IdentityService, driver: AsyncDriver
+) -> None:
+    stored = await service.upsert_profile(ProfileInput("crm", ((EMAIL, "a@example.com"),), source_id="C-1"))
+    before, _, _ = await driver.execute_query("MATCH (p:Profile) RETURN p.updated_at AS at, p.version AS version")
+    with pytest.raises(InvalidInput, match="nothing to store"):
+        await service.upsert_profile(ProfileInput("api", (), profile_id=stored.profile.id))
+    after, _, _ = await driver.execute_query("MATCH (p:Profile) RETURN p.updated_at AS at, p.version AS version")
+    assert [r.data() for r in after] == [r.data() for r in before]
 
 
 async def test_upsert_with_nothing_usable_is_refused(service: IdentityService) -> None:
@@ -214,3 +226,41 @@ async def test_export_streams_every_profile_with_its_customer(service: IdentityS
 async def test_a_consistency_token_not_issued_here_is_invalid_input(service: IdentityService) -> None:
     with pytest.raises(InvalidInput):
         await service.resolve([(EMAIL, "a@example.com")], consistency="!!not-a-token!!")
+
+
+async def test_an_erased_value_stored_under_an_older_rule_is_suppressed_in_todays_form_too(
+    service: IdentityService, driver: AsyncDriver
+) -> None:
+    stored = await service.upsert_profile(ProfileInput("crm", ((EMAIL, "kept@example.com"),), source_id="C-1"))
+    # A phone number written before normalization ran (what `idgraph renormalize` would fold).
+    await driver.execute_query(
+        "MATCH (p:Profile {id: $id}) CREATE (p)-[:HAS_IDENTITY {raw: '(415) 555-0100', source: 'crm'}]->"
+        "(:Identity {key: 'phone_number', value: '(415) 555-0100', rule: 'None', rule_version: 'old'})",
+        id=stored.profile.id,
+    )
+    receipt = await service.erase(stored.profile.id, request_id="dsr-old-rule", reason="opt-out", actor="dpo")
+    assert receipt.identities_deleted == 2
+    with pytest.raises(Suppressed):  # the next sync carries the number as it is normalized today
+        await service.upsert_profile(ProfileInput("ivr", ((PHONE, "+1 415 555 0100"),), source_id="I-1"))
+
+
+async def test_an_opt_out_for_values_nobody_holds_suppresses_them_unless_a_profile_took_one_meanwhile(
+    service: IdentityService, driver: AsyncDriver
+) -> None:
+    held = await service.upsert_profile(ProfileInput("crm", ((EMAIL, "held@example.com"),), source_id="C-1"))
+    taken = await service.suppress_absent(
+        [(EMAIL, "held@example.com"), (PHONE, "+1 415 555 0111")], request_id="webhook:e1", reason="t", actor="crm"
+    )
+    assert taken is None, "a held value was suppressed without erasing its holder"
+    assert await service.customer(held.profile.id) is not None
+
+    receipt = await service.suppress_absent(
+        [(PHONE, "+1 415 555 0111")], request_id="webhook:e2", reason="t", actor="c"
+    )
+    assert receipt is not None and (receipt.profiles_deleted, receipt.suppressed) == (0, 1)
+    records, _, _ = await driver.execute_query("MATCH (i:Identity {key: 'phone_number'}) RETURN count(i) AS n")
+    assert records[0]["n"] == 0, "the placeholder identity node was left behind"
+    with pytest.raises(Suppressed):
+        await service.upsert_profile(ProfileInput("ivr", ((PHONE, "(415) 555-0111"),), source_id="I-1"))
+    with pytest.raises(InvalidInput):
+        await service.suppress_absent([(PHONE, "+1 415 555 0112")], request_id="dsr-1", reason="t", actor="c")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from app.db.driver import AsyncDriver
+from app.db.repository import Neo4jRepository
 from app.domain.model import (
     Assurance,
     IdentityKey,
@@ -15,9 +17,10 @@ from app.domain.model import (
     RejectionReason,
     ResolutionStatus,
 )
+from app.domain.strategy import OnSuppressedValue, default_strategy
 from app.errors import InvalidInput, Suppressed
 from app.services import IdentityService
-from tests.integration.conftest import Clock
+from tests.integration.conftest import Clock, make_service
 
 pytestmark = pytest.mark.neo4j
 
@@ -137,7 +140,7 @@ async def test_routing_skills_follow_tier_and_recent_orders_with_a_fallback(
 
 
 async def test_merge_then_erase_cascades_and_an_erased_email_cannot_return(
-    service: IdentityService, driver: AsyncDriver
+    service: IdentityService, driver: AsyncDriver, repo: Neo4jRepository, clock: Clock
 ) -> None:
     a = await service.upsert_profile(ProfileInput("crm", ((EMAIL, "gone@example.com"),), source_id="C-1"))
     b = await service.upsert_profile(ProfileInput("ivr", ((PHONE, "+14155552671"),), source_id="call-1"))
@@ -154,7 +157,18 @@ async def test_merge_then_erase_cascades_and_an_erased_email_cannot_return(
 
     with pytest.raises(Suppressed):  # a lagging CRM sync cannot resurrect the person
         await service.upsert_profile(ProfileInput("crm", ((EMAIL, " GONE@example.com"),), source_id="C-1"))
-    partly = await service.upsert_profile(
+    with pytest.raises(Suppressed):  # nor under another record id: a record carrying an erased value is refused whole
+        await service.upsert_profile(
+            ProfileInput("crm", ((EMAIL, "gone@example.com"), (EMAIL, "fresh@example.com")), source_id="C-3")
+        )
+    with pytest.raises(Suppressed):  # the erased record itself, whatever it carries now
+        await service.upsert_profile(ProfileInput("crm", ((EMAIL, "fresh@example.com"),), source_id="C-1"))
+
+    strategy = default_strategy()
+    dropping = replace(
+        strategy, protections=replace(strategy.protections, on_suppressed_value=OnSuppressedValue.DROP_VALUE)
+    )
+    partly = await make_service(repo, clock, dropping).upsert_profile(
         ProfileInput("crm", ((EMAIL, "gone@example.com"), (EMAIL, "fresh@example.com")), source_id="C-3")
     )
     assert [(r.key, r.reason) for r in partly.rejected] == [(EMAIL, RejectionReason.SUPPRESSED)]

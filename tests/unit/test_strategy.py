@@ -5,6 +5,7 @@ import pytest
 from app.domain.model import IdentityKey, KeyKind, Normalization
 from app.domain.strategy import (
     IdentityAttribute,
+    OnSuppressedValue,
     Protections,
     Routing,
     RoutingRule,
@@ -221,3 +222,12 @@ def test_a_routing_rule_needs_exactly_one_condition() -> None:
         RoutingRule("Skill", "tier")
     with pytest.raises(ValueError):
         RoutingRule("Skill", "tier", equals="Gold", within_days=3)
+
+
+def test_a_record_carrying_an_erased_value_is_refused_whole_unless_the_strategy_drops_the_value() -> None:
+    assert default_strategy().protections.on_suppressed_value is OnSuppressedValue.REFUSE_RECORD
+    line = "max_profiles_per_identity = 50"
+    dropping = parse_strategy(edited(line, f'{line}\non_suppressed_value = "drop_value"'))
+    assert dropping.protections.on_suppressed_value is OnSuppressedValue.DROP_VALUE
+    message = refusal(edited(line, f'{line}\non_suppressed_value = "drop"'))
+    assert ': protections.on_suppressed_value: must be "refuse_record" or "drop_value"' in message
