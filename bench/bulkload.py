@@ -40,7 +40,7 @@ from app.domain.normalize import normalize_many
 from app.domain.strategy import Strategy
 from app.domain.validation import profile_input_from_record
 from app.errors import AppError
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench.datagen import records, sharing
 
 Record = dict[str, Any]

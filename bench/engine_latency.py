@@ -21,7 +21,7 @@ from app.db.schema import migrate
 from app.domain.model import IdentityKey, NormalizedIdentity, ProfileInput
 from app.domain.strategy import default_strategy
 from app.domain.validation import profile_input_from_record
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench.datagen import records
 from bench.harness import interleaved, scratch_database, table, write_section
 

@@ -31,9 +31,9 @@ from typing import Any
 import httpx
 from neo4j import AsyncDriver
 
-from app import localserver
 from app.auth import add_token
 from app.config import REPO_ROOT
+from app.db import localserver
 from bench.client import KeepAliveClient
 
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"

@@ -1,5 +1,5 @@
 """Offline bulk loader for benchmarks: generated records into CSV files, then into a stopped neo4j-local through
-Neo4j's own importer (app.localserver.offline_import).
+Neo4j's own importer (app.db.localserver.offline_import).
 
 The graph is the one bench/bulkload.py writes through Bolt, and the one `idgraph ingest` of the same records
 leaves: records validated and normalized by the app's own code (in worker processes), blocked values and
@@ -26,14 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from app import localserver
 from app.config import Settings
+from app.db import localserver
 from app.db.driver import create_driver
 from app.db.repository import Neo4jRepository
 from app.db.schema import migrate
 from app.domain.model import IdentityKey
 from app.domain.strategy import Strategy
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench.bulkload import (
     Known,
     Loaded,

@@ -39,7 +39,7 @@ from app.db.repository import MAX_LINKS_PER_PROFILE, Neo4jRepository
 from app.db.schema import migrate
 from app.domain.model import IdentityKey, ResolutionStatus
 from app.domain.strategy import default_strategy
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench import bulkload, importer
 from bench.client import KeepAliveClient
 from bench.datagen import records, sharing

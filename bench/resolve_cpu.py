@@ -33,9 +33,10 @@ from starlette.types import ASGIApp, Message
 import app.db.repository as repository
 import app.graphql.schema as graphql_schema
 import app.graphql.view as graphql_view
-import app.observability as observability
-import app.services as services
-import app.web as web
+import app.services.identity as services
+import app.web.app as web_app
+import app.web.guard as web
+import app.web.observability as observability
 from app.auth import add_token
 from app.config import Settings
 from bench import http_latency
@@ -201,7 +202,7 @@ async def measure(uri: str, args: argparse.Namespace) -> str:
         settings = Settings.from_env(env)
         token = add_token(Path(var) / "tokens.json", "bench", ["identity:read"])
         async with http_latency.graph(uri, args.profiles) as g:
-            app = web.create_app(settings)
+            app = web_app.create_app(settings)
             async with running(app) as state:
                 keys = g.keys
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from app import localserver
 from app.config import REPO_ROOT, Settings
+from app.db import localserver
 from app.db.driver import AsyncDriver, create_driver
 from app.db.schema import migrate
 from tests.erasure_key import ERASURE_KEY

@@ -11,7 +11,7 @@ from neo4j import AsyncDriver, AsyncTransaction
 
 from app.db import records
 from app.db.keystore import checked_work
-from app.db.repository import _key_params, _rows
+from app.db.statements import fetch, key_params
 from app.db.transactions import run_transaction
 from app.domain.fanout import IdentityState
 from app.domain.folding import EdgeProps, Fold, FoldEdge, FoldedLink, FoldOutcome, plan_fold
@@ -50,7 +50,7 @@ class MaintenanceRepository:
 
     async def _query(self, name: str, **params: Any) -> list[dict[str, Any]]:
         async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
-            return await _rows(tx, name, **params)
+            return await fetch(tx, name, **params)
 
         return await self._run(work, write=False)
 
@@ -85,7 +85,7 @@ class MaintenanceRepository:
         ]
 
         async def work(tx: AsyncTransaction) -> int:
-            return int((await _rows(tx, "set_identity_rules", identities=rows))[0]["updated"])
+            return int((await fetch(tx, "set_identity_rules", identities=rows))[0]["updated"])
 
         return await self._run(work, write=True) if rows else 0
 
@@ -93,7 +93,7 @@ class MaintenanceRepository:
         """Mark identities blocked and turn their linking edges into observations; returns the edges turned."""
 
         async def work(tx: AsyncTransaction) -> int:
-            return int((await _rows(tx, "block_identities", identities=_key_params(sorted(keys)), now=now))[0]["edges"])
+            return int((await fetch(tx, "block_identities", identities=key_params(sorted(keys)), now=now))[0]["edges"])
 
         return await self._run(work, write=True) if keys else 0
 
@@ -107,18 +107,18 @@ class MaintenanceRepository:
         async def work(tx: AsyncTransaction) -> FoldOutcome:
             if dry_run:
                 hashes = sorted({f.suppression_hash for f in folds})
-                suppressed_hashes = {str(r["hash"]) for r in await _rows(tx, "suppressed_hashes", hashes=hashes)}
+                suppressed_hashes = {str(r["hash"]) for r in await fetch(tx, "suppressed_hashes", hashes=hashes)}
                 suppressed = {f.target.identity for f in folds if f.suppression_hash in suppressed_hashes}
                 kept = [f for f in folds if f.target.identity not in suppressed]
                 targets = {f.target.identity: f.target for f in kept}
-                found = await _rows(tx, "identity_states", identities=_key_params(sorted(targets)))
+                found = await fetch(tx, "identity_states", identities=key_params(sorted(targets)))
                 states = _states(found)
                 created = len(set(targets) - set(states))
                 for key in set(targets) - set(states):
                     states[key] = IdentityState(0, False, any(f.blocked for f in kept if f.target.identity == key))
                 stray: list[IdentityKey] = []
             else:
-                found = await _rows(tx, "lock_fold_identities", identities=_lock_rows(folds), now=now)
+                found = await fetch(tx, "lock_fold_identities", identities=_lock_rows(folds), now=now)
                 suppressed = {IdentityKey(r["key"], r["value"]) for r in found if r["suppressed"]}
                 kept = [f for f in folds if f.target.identity not in suppressed]
                 targets = {f.target.identity: f.target for f in kept}
@@ -128,7 +128,7 @@ class MaintenanceRepository:
                 stray = sorted(IdentityKey(r["key"], r["value"]) for r in found if r["created"] and r["suppressed"])
             dropped = len(folds) - len(kept)
             fold_rows = [{"key": f.old.key, "from_value": f.old.value, "to_value": f.target.value} for f in kept]
-            edges = [_fold_edge(r) for r in await _rows(tx, "fold_edges", folds=fold_rows)] if fold_rows else []
+            edges = [_fold_edge(r) for r in await fetch(tx, "fold_edges", folds=fold_rows)] if fold_rows else []
             plan = plan_fold(edges, targets, states, limit)
             newly_blocked = sorted(f.target.identity for f in kept if f.blocked)
             if dry_run:
@@ -136,15 +136,15 @@ class MaintenanceRepository:
             turned = 0
             if newly_blocked:
                 turned = int(
-                    (await _rows(tx, "block_identities", identities=_key_params(newly_blocked), now=now))[0]["edges"]
+                    (await fetch(tx, "block_identities", identities=key_params(newly_blocked), now=now))[0]["edges"]
                 )
             if plan.links:
-                await _rows(tx, "write_folded_links", links=[_link_row(link, targets) for link in plan.links])
+                await fetch(tx, "write_folded_links", links=[_link_row(link, targets) for link in plan.links])
             if plan.saturate:
-                await _rows(tx, "saturate_fold_targets", identities=_key_params(plan.saturate), now=now)
-            deleted = await _rows(tx, "delete_identities", identities=_key_params(sorted(f.old for f in folds)))
+                await fetch(tx, "saturate_fold_targets", identities=key_params(plan.saturate), now=now)
+            deleted = await fetch(tx, "delete_identities", identities=key_params(sorted(f.old for f in folds)))
             if stray:
-                await _rows(tx, "delete_identities", identities=_key_params(stray))
+                await fetch(tx, "delete_identities", identities=key_params(stray))
             return FoldOutcome(plan, created, int(deleted[0]["deleted"]), turned, dropped)
 
         return await self._run(work, write=not dry_run)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from neo4j import AsyncDriver, AsyncTransaction
 
 from app.db import records
-from app.db.repository import _rows
+from app.db.statements import fetch
 from app.db.transactions import run_transaction
 from app.domain.retention import Lease, RetentionRun, RunStatus
 
@@ -29,7 +29,7 @@ class RetentionRepository:
 
     async def _run(self, statement: str, *, write: bool, **params: Any) -> list[dict[str, Any]]:
         async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
-            return await _rows(tx, statement, **params)
+            return await fetch(tx, statement, **params)
 
         return await self._transaction(work, write=write)
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.auth import Principal
-from app.services import IdentityService
+from app.services.identity import IdentityService
 
 if TYPE_CHECKING:
-    from app.observability import Metrics
+    from app.web.observability import Metrics
 
 
 # Database calls one request may have in flight at once. A query's root fields run concurrently (30 aliased `resolve`

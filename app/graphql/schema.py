@@ -24,7 +24,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.domain import model
 from app.errors import InvalidInput
-from app.graphql import types as t
+from app.graphql import inputs, outputs, stewardship
 from app.graphql.context import Context
 from app.graphql.errors import ErrorCodes, coded, log_refusals, request_id_of
 from app.graphql.permissions import CanErase, CanRead, CanReadASelectedCustomer, CanReadTheCustomer, CanWrite
@@ -38,7 +38,7 @@ MAX_TOKENS = 2000
 MAX_BATCH = 500
 
 
-def _pairs(identities: list[t.IdentityInput]) -> tuple[tuple[str, str], ...]:
+def _pairs(identities: list[inputs.IdentityInput]) -> tuple[tuple[str, str], ...]:
     return tuple((i.key, i.value) for i in identities)
 
 
@@ -50,7 +50,7 @@ def _attributes(value: JSON | None) -> dict[str, model.Scalar]:
     return dict(value)
 
 
-def _profile_input(item: t.ProfileInput) -> model.ProfileInput:
+def _profile_input(item: inputs.ProfileInput) -> model.ProfileInput:
     return model.ProfileInput(
         source=item.source,
         identities=_pairs(item.identities),
@@ -64,18 +64,18 @@ def _profile_input(item: t.ProfileInput) -> model.ProfileInput:
 class Query:
     @strawberry.field(permission_classes=[CanRead], description="Who is this? Never writes.")
     async def resolve(
-        self, info: Info, identities: list[t.IdentityInput], consistency_token: str | None = None
-    ) -> t.Resolution:
+        self, info: Info, identities: list[inputs.IdentityInput], consistency_token: str | None = None
+    ) -> outputs.Resolution:
         async with info.context.db_calls:
             resolution = await info.context.service.resolve(_pairs(identities), consistency=consistency_token)
         if info.context.metrics is not None:
             info.context.metrics.resolve_outcome(resolution.status.value, "graphql")
-        return t.Resolution.of(resolution)
+        return outputs.Resolution.of(resolution)
 
     @strawberry.field(description="The caller's token name and scopes; needs no scope.")
-    def me(self, info: Info) -> t.Me:
+    def me(self, info: Info) -> outputs.Me:
         principal = info.context.principal
-        return t.Me(
+        return outputs.Me(
             name=principal.name if principal else "anonymous",
             scopes=sorted(principal.scopes) if principal else [],
         )
@@ -83,54 +83,54 @@ class Query:
     @strawberry.field(permission_classes=[CanRead], description="The customer a profile belongs to.")
     async def customer(
         self, info: Info, profile_id: strawberry.ID, consistency_token: str | None = None
-    ) -> t.Customer | None:
+    ) -> outputs.Customer | None:
         async with info.context.db_calls:
             customer = await info.context.service.customer(str(profile_id), consistency=consistency_token)
-        return t.Customer.of(customer) if customer else None
+        return outputs.Customer.of(customer) if customer else None
 
     @strawberry.field(permission_classes=[CanRead])
-    async def profile(self, info: Info, id: strawberry.ID) -> t.Profile | None:
+    async def profile(self, info: Info, id: strawberry.ID) -> outputs.Profile | None:
         async with info.context.db_calls:
             customer = await info.context.service.customer(str(id))
         if customer is None:
             return None
-        return next(t.Profile.of(p, customer) for p in customer.profiles if p.id == str(id))
+        return next(outputs.Profile.of(p, customer) for p in customer.profiles if p.id == str(id))
 
     @strawberry.field(permission_classes=[CanRead], description="Why two profiles are one customer.")
-    async def explain(self, info: Info, profile_a: strawberry.ID, profile_b: strawberry.ID) -> t.Explanation:
+    async def explain(self, info: Info, profile_a: strawberry.ID, profile_b: strawberry.ID) -> stewardship.Explanation:
         async with info.context.db_calls:
             explanation = await info.context.service.explain(str(profile_a), str(profile_b))
-        return t.Explanation.of(explanation)
+        return stewardship.Explanation.of(explanation)
 
     @strawberry.field(permission_classes=[CanErase], description="What eraseCustomer would delete; deletes nothing.")
     async def erasure_preview(
         self, info: Info, profile_id: strawberry.ID, whole_customer: bool = True
-    ) -> t.ErasurePreview:
+    ) -> stewardship.ErasurePreview:
         async with info.context.db_calls:
             plan = await info.context.service.erasure_plan(str(profile_id), whole_customer=whole_customer)
-        return t.ErasurePreview.of(plan)
+        return stewardship.ErasurePreview.of(plan)
 
     @strawberry.field(permission_classes=[CanErase])
-    async def erasure_receipt(self, info: Info, request_id: strawberry.ID) -> t.ErasureReceipt | None:
+    async def erasure_receipt(self, info: Info, request_id: strawberry.ID) -> stewardship.ErasureReceipt | None:
         async with info.context.db_calls:
             receipt = await info.context.service.erasure_receipt(str(request_id))
-        return t.ErasureReceipt.of(receipt) if receipt else None
+        return stewardship.ErasureReceipt.of(receipt) if receipt else None
 
     @strawberry.field(permission_classes=[CanRead], description="Run a value through the strategy; stores nothing.")
-    def normalize(self, info: Info, key: str, value: str) -> t.Normalized:
+    def normalize(self, info: Info, key: str, value: str) -> stewardship.Normalized:
         service = info.context.service
         result = service.normalize(key, value)
         if isinstance(result, model.Rejection):
-            return t.Normalized(
+            return stewardship.Normalized(
                 key=key,
                 raw=value,
                 value=None,
                 rule=None,
                 rule_version=None,
                 blocked=False,
-                rejection=t.Rejection.of(result),
+                rejection=outputs.Rejection.of(result),
             )
-        return t.Normalized(
+        return stewardship.Normalized(
             key=key,
             raw=value,
             value=result.value,
@@ -141,13 +141,13 @@ class Query:
         )
 
     @strawberry.field(permission_classes=[CanRead], description="The active resolution strategy.")
-    def strategy(self, info: Info) -> t.Strategy:
+    def strategy(self, info: Info) -> stewardship.Strategy:
         s = info.context.service.strategy
-        return t.Strategy(
+        return stewardship.Strategy(
             name=s.name,
             default_region=s.default_region,
             attributes=[
-                t.StrategyAttribute(
+                stewardship.StrategyAttribute(
                     name=a.name,
                     kind=a.kind.value,
                     normalization=a.normalization.value,
@@ -159,8 +159,8 @@ class Query:
             blocked_value_count=len(s.protections.blocked_values),
             fallback_skill=s.routing.fallback_skill,
             routing_rules=[
-                t.RoutingRule(
-                    skill=r.skill, attribute=r.attribute, equals=t.as_json(r.equals), within_days=r.within_days
+                stewardship.RoutingRule(
+                    skill=r.skill, attribute=r.attribute, equals=outputs.as_json(r.equals), within_days=r.within_days
                 )
                 for r in s.routing.rules
             ],
@@ -175,17 +175,17 @@ def _actor(info: Info) -> str:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(permission_classes=[CanWrite, CanReadASelectedCustomer])
-    async def upsert_profile(self, info: Info, input: t.ProfileInput) -> t.UpsertResult:
-        return t.UpsertResult.of(await info.context.service.upsert_profile(_profile_input(input)))
+    async def upsert_profile(self, info: Info, input: inputs.ProfileInput) -> outputs.UpsertResult:
+        return outputs.UpsertResult.of(await info.context.service.upsert_profile(_profile_input(input)))
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadASelectedCustomer], description=f"At most {MAX_BATCH} inputs per call."
     )
-    async def upsert_profiles(self, info: Info, inputs: list[t.ProfileInput]) -> list[t.UpsertResult]:
+    async def upsert_profiles(self, info: Info, inputs: list[inputs.ProfileInput]) -> list[outputs.UpsertResult]:
         if len(inputs) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} profiles per upsertProfiles call")
         results = await info.context.service.upsert_profiles([_profile_input(i) for i in inputs])
-        return [t.UpsertResult.of(r) for r in results]
+        return [outputs.UpsertResult.of(r) for r in results]
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadASelectedCustomer],
@@ -195,12 +195,12 @@ class Mutation:
         self,
         info: Info,
         profile_id: strawberry.ID,
-        identities: list[t.IdentityInput],
+        identities: list[inputs.IdentityInput],
         # Named `source` in GraphQL only: strawberry's permission extension takes a `source` argument of its own.
         source_system: Annotated[str, strawberry.argument(name="source")] = "api",
-    ) -> t.UpsertResult:
+    ) -> outputs.UpsertResult:
         item = model.ProfileInput(source=source_system, identities=_pairs(identities), profile_id=str(profile_id))
-        return t.UpsertResult.of(await info.context.service.upsert_profile(item))
+        return outputs.UpsertResult.of(await info.context.service.upsert_profile(item))
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadTheCustomer],
@@ -214,11 +214,11 @@ class Mutation:
         target_profile_id: strawberry.ID,
         reason: str | None = None,
         force: bool = False,
-    ) -> t.Customer:
+    ) -> outputs.Customer:
         customer = await info.context.service.merge_profiles(
             str(source_profile_id), str(target_profile_id), actor=_actor(info), reason=reason or "", force=force
         )
-        return t.Customer.of(customer)
+        return outputs.Customer.of(customer)
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadTheCustomer],
@@ -226,23 +226,23 @@ class Mutation:
     )
     async def unmerge_profiles(
         self, info: Info, source_profile_id: strawberry.ID, target_profile_id: strawberry.ID
-    ) -> list[t.Customer]:
+    ) -> list[outputs.Customer]:
         customers = await info.context.service.unmerge_profiles(
             str(source_profile_id), str(target_profile_id), actor=_actor(info)
         )
-        return [t.Customer.of(c) for c in customers]
+        return [outputs.Customer.of(c) for c in customers]
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadTheCustomer],
         description="Detach one identity from a profile; returns the customer after, so it needs identity:read too.",
     )
     async def unlink_identity(
-        self, info: Info, profile_id: strawberry.ID, identity: t.IdentityInput
-    ) -> t.Customer | None:
+        self, info: Info, profile_id: strawberry.ID, identity: inputs.IdentityInput
+    ) -> outputs.Customer | None:
         customer = await info.context.service.unlink_identity(
             str(profile_id), identity.key, identity.value, actor=_actor(info)
         )
-        return t.Customer.of(customer) if customer else None
+        return outputs.Customer.of(customer) if customer else None
 
     @strawberry.mutation(
         permission_classes=[CanErase],
@@ -250,20 +250,20 @@ class Mutation:
     )
     async def erase_customer(
         self, info: Info, profile_id: strawberry.ID, request_id: strawberry.ID, reason: str
-    ) -> t.ErasureReceipt:
+    ) -> stewardship.ErasureReceipt:
         receipt = await info.context.service.erase(
             str(profile_id), request_id=str(request_id), reason=reason, actor=_actor(info)
         )
-        return t.ErasureReceipt.of(receipt)
+        return stewardship.ErasureReceipt.of(receipt)
 
     @strawberry.mutation(permission_classes=[CanErase], description="Delete one profile only; idempotent on requestId.")
     async def erase_profile(
         self, info: Info, profile_id: strawberry.ID, request_id: strawberry.ID, reason: str
-    ) -> t.ErasureReceipt:
+    ) -> stewardship.ErasureReceipt:
         receipt = await info.context.service.erase(
             str(profile_id), request_id=str(request_id), reason=reason, actor=_actor(info), whole_customer=False
         )
-        return t.ErasureReceipt.of(receipt)
+        return stewardship.ErasureReceipt.of(receipt)
 
 
 class Schema(strawberry.Schema):

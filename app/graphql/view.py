@@ -15,10 +15,10 @@ from strawberry.extensions import DisableIntrospection
 from strawberry.types.unset import UNSET
 
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY
+from app.domain.textcheck import is_unicode_text
 from app.graphql.context import Context
 from app.graphql.prepared import Prepared
 from app.graphql.schema import Schema, build_schema
-from app.textcheck import is_unicode_text
 
 logger = logging.getLogger(__name__)
 

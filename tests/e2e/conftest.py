@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from app import localserver
 from app.config import REPO_ROOT, Settings
+from app.db import localserver
 from app.db.driver import AsyncDriver
 from tests.conftest import _fail_or_skip, free_port
 from tests.e2e.graphql_harness import Api, running_api, settings_with_tokens

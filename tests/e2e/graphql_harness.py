@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import auth
 from app.config import Settings
-from app.web import create_app
+from app.web.app import create_app
 
 JSONObject = dict[str, Any]
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from app import localserver
 from app.config import Settings
+from app.db import localserver
 from app.db.driver import create_driver
 from app.db.repository import Neo4jRepository
 from app.domain.strategy import default_strategy
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench import bulkload, importer
 from bench import ingest as ingest_bench
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app import localserver
+from app.db import localserver
 from tests.conftest import free_port
 from tests.e2e.conftest import START_BOUND_S, Cli
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.db.driver import AsyncDriver
 from app.graphql.schema import MAX_BATCH
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.e2e.graphql_harness import Api
 
 pytestmark = pytest.mark.neo4j

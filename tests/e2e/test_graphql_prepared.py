@@ -24,8 +24,8 @@ from app.db.driver import AsyncDriver
 from app.errors import DatabaseUnavailable
 from app.graphql.prepared import PreparedDocuments
 from app.graphql.schema import Schema
-from app.services import IdentityService
-from app.web import create_app
+from app.services.identity import IdentityService
+from app.web.app import create_app
 from tests.e2e.graphql_harness import Api, Lifespan, settings_with_tokens
 from tests.e2e.test_graphql_api import CUSTOMER, RESOLVE, UPSERT, account, email, phone, profile_input
 

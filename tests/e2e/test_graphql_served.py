@@ -22,8 +22,9 @@ from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
-from app import auth, localserver
+from app import auth
 from app.config import REPO_ROOT, Settings
+from app.db import localserver
 from app.db.driver import create_driver
 from app.db.schema import migrate
 from tests.conftest import free_port

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import localserver
 from app.config import REPO_ROOT, Settings
+from app.db import localserver
 from app.db.driver import create_driver
 from app.db.queries import migrations
 from app.db.schema import migrate

@@ -33,7 +33,7 @@ from app.domain.model import IdentityKey
 Outcome = Literal["ok", "fail", "unknown"]
 Kind = Literal["upsert", "link", "merge", "unmerge", "erase", "resolve"]
 
-# Error codes raised before anything is written, by operation (see app/services.py).
+# Error codes raised before anything is written, by operation (see app/services/identity.py).
 NO_EFFECT: dict[str, frozenset[str]] = {
     "upsert": frozenset({"INVALID_INPUT", "SUPPRESSED"}),
     "link": frozenset({"INVALID_INPUT", "SUPPRESSED"}),

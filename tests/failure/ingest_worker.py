@@ -27,7 +27,7 @@ from app.db.repository import Neo4jRepository
 from app.domain.model import ProfileInput
 from app.domain.validation import profile_input_from_record
 from app.errors import AppError
-from app.services import IdentityService
+from app.services.identity import IdentityService
 
 logger = logging.getLogger("tests.failure.ingest_worker")
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app import localserver
 from app.config import REPO_ROOT, Settings
+from app.db import localserver
 from app.db.driver import create_driver
 from app.db.schema import migrate
 from app.domain.model import IdentityKey, NormalizedIdentity

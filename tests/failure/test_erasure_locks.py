@@ -15,8 +15,8 @@ from app.db.repository import Neo4jRepository
 from app.domain.model import ProfileInput, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.errors import Conflict, Suppressed
-from app.ports import ProfileComponent
-from app.services import IdentityService
+from app.services.identity import IdentityService
+from app.services.ports import ProfileComponent
 from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
 

@@ -30,8 +30,8 @@ from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.domain.suppression import suppression_hash
 from app.errors import AppError, Conflict, NotFound, Suppressed
-from app.ports import ProfileComponent, Snapshot
-from app.services import IdentityService
+from app.services.identity import IdentityService
+from app.services.ports import ProfileComponent, Snapshot
 from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
 

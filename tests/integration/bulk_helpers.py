@@ -8,11 +8,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.bulk.ingest import IngestReport, RejectsFile, ingest
+from app.bulk.mappings import FieldMapping
+from app.bulk.progress import Progress
 from app.db.driver import AsyncDriver
-from app.ingest import IngestReport, RejectsFile, ingest
-from app.mappings import FieldMapping
-from app.progress import Progress
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.conftest import MARKER_LABEL
 
 Holding = tuple[str, str | None, str, str, bool]  # source, source_id, key, value, linking

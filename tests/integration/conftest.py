@@ -9,7 +9,7 @@ from app.db.driver import AsyncDriver
 from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.domain.strategy import Strategy, default_strategy
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 
 

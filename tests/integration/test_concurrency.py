@@ -10,7 +10,7 @@ import pytest
 
 from app.db.driver import AsyncDriver
 from app.domain.model import NormalizedIdentity, ProfileInput
-from app.services import IdentityService
+from app.services.identity import IdentityService
 
 pytestmark = pytest.mark.neo4j
 

@@ -16,7 +16,7 @@ from app.db.repository import Neo4jRepository
 from app.domain.model import ProfileInput, ResolutionStatus
 from app.domain.strategy import default_strategy
 from app.errors import InvalidInput
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 
 pytestmark = pytest.mark.neo4j

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app import cli
+from app.cli import main as cli
 from app.config import Settings
 from app.db.driver import AsyncDriver
 from app.domain.model import ProfileInput
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.conftest import free_port
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.bulk_helpers import counts, read_rejects, write_jsonl

@@ -7,7 +7,7 @@ import pytest
 from app.db.driver import AsyncDriver
 from app.domain.model import ErasurePlan, IdentityKey, ProfileInput, ResolutionStatus
 from app.errors import Conflict, InvalidInput, NotFound, Suppressed
-from app.services import IdentityService
+from app.services.identity import IdentityService
 
 pytestmark = pytest.mark.neo4j
 

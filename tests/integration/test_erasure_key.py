@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.cli.keys import rotate
 from app.config import Settings
 from app.db.driver import AsyncDriver
 from app.db.keystore import KeyStore
@@ -21,8 +22,7 @@ from app.domain.strategy import default_strategy
 from app.domain.suppression import key_fingerprint, suppression_hash
 from app.erasure_key import ErasureKey, StoredKey
 from app.errors import ErasureKeyMismatch, Suppressed
-from app.keys import rotate
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.conftest import Clock
 

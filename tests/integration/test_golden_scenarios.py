@@ -19,7 +19,7 @@ from app.domain.model import (
 )
 from app.domain.strategy import OnSuppressedValue, default_strategy
 from app.errors import InvalidInput, Suppressed
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.integration.conftest import Clock, make_service
 
 pytestmark = pytest.mark.neo4j

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from app.bulk.ingest import default_rejects
+from app.bulk.mappings import DYNAMICS, SALESFORCE, parse_mapping
 from app.db.driver import AsyncDriver
 from app.domain.model import ProfileInput, ResolutionStatus
 from app.errors import DatabaseUnavailable
-from app.ingest import default_rejects
-from app.mappings import DYNAMICS, SALESFORCE, parse_mapping
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from bench.datagen import records
 from tests.integration.bulk_helpers import components, counts, holdings, load, read_rejects, wipe, write_jsonl
 

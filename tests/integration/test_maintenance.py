@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from app.bulk.purge import PURGE_ACTOR, purge, purge_request_id
+from app.bulk.renormalize import renormalize, renormalize_summary
 from app.db.driver import AsyncDriver
 from app.db.maintenance import MaintenanceRepository
 from app.db.repository import Neo4jRepository
 from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import Protections, default_strategy
 from app.domain.suppression import suppression_hash
-from app.maintenance import PURGE_ACTOR, purge, purge_request_id, renormalize, renormalize_summary
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.bulk_helpers import components, counts, holdings, load, wipe, write_jsonl
 from tests.integration.conftest import Clock, make_service

@@ -15,7 +15,7 @@ from app.db.repository import Neo4jRepository
 from app.domain.model import ProfileInput, ResolutionStatus
 from app.domain.strategy import Strategy, default_strategy
 from app.errors import Conflict, InvalidInput
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.conftest import Clock
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from app import cli
+from app.bulk.purge import purge_request_id
+from app.bulk.retention import RetentionScheduler
+from app.cli import main as cli
 from app.config import Settings
 from app.db.driver import AsyncDriver
 from app.db.maintenance import MaintenanceRepository
 from app.db.retention import RetentionRepository
 from app.domain.model import ProfileInput
 from app.domain.retention import RETENTION_ACTOR, Retention, RunStatus
-from app.maintenance import purge_request_id
-from app.retention import RetentionScheduler
-from app.services import IdentityService
+from app.services.identity import IdentityService
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.conftest import Clock
 

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+from app.bulk.ingest import Cursor, IngestReport, Line, RejectsFile, demo_file, ingest, read_csv, read_jsonl, summary
+from app.bulk.mappings import SALESFORCE, parse_mapping
+from app.bulk.progress import Progress, human_bytes, human_duration
 from app.config import REPO_ROOT
 from app.domain.model import ProfileInput
 from app.domain.validation import profile_input_from_record
-from app.ingest import Cursor, IngestReport, Line, RejectsFile, demo_file, ingest, read_csv, read_jsonl, summary
-from app.mappings import SALESFORCE, parse_mapping
-from app.progress import Progress, human_bytes, human_duration
-from app.services import IdentityService, IngestOutcome
+from app.services.identity import IdentityService
+from app.services.writes import IngestOutcome
 from bench.datagen import records
 
 

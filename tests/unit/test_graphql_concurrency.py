@@ -11,7 +11,7 @@ from app.auth import READ, Principal
 from app.domain.model import Assurance, Resolution, ResolutionStatus
 from app.graphql.context import MAX_DB_CALLS_PER_REQUEST, Context
 from app.graphql.schema import MAX_ALIASES, build_schema
-from app.services import IdentityService
+from app.services.identity import IdentityService
 
 NOT_FOUND = Resolution(ResolutionStatus.NOT_FOUND, None, (), (), Assurance.NONE)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.bulk.ingest import check_mapping
+from app.bulk.mappings import DYNAMICS, SALESFORCE, attribute_name, load_mapping, parse_mapping
 from app.domain.strategy import default_strategy
 from app.domain.validation import profile_input_from_record
 from app.errors import InvalidInput
-from app.ingest import check_mapping
-from app.mappings import DYNAMICS, SALESFORCE, attribute_name, load_mapping, parse_mapping
 
 SALESFORCE_ROW = {
     "Contact.Id": "003A000001",

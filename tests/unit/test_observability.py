@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from app import rest
 from app.errors import AppError, Conflict, DatabaseUnavailable, InvalidInput, NotFound, Suppressed, Timeout
-from app.observability import MAX_OPERATION_NAMES, Metrics, error_codes, graphql_operation_name
+from app.rest import api as rest
+from app.web.observability import MAX_OPERATION_NAMES, Metrics, error_codes, graphql_operation_name
 
 
 def body(**request: object) -> bytes:

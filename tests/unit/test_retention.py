@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.cli.retention_status import lease_line, run_lines, status_json
 from app.domain.retention import (
     DEFAULT_INTERVAL,
     IntervalRefused,
@@ -19,7 +20,6 @@ from app.domain.retention import (
 )
 from app.domain.strategy import default_strategy, default_strategy_text, parse_strategy
 from app.errors import InvalidStrategy
-from app.retention_status import lease_line, run_lines, status_json
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.textcheck import decoded_is_unicode_text, is_unicode_text
+from app.domain.textcheck import decoded_is_unicode_text, is_unicode_text
 
 
 @pytest.mark.parametrize(

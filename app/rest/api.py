@@ -6,7 +6,7 @@
     POST   /api/v2/customer-data-platform/identities/resolve    who is this? (never writes)    identity:read
     GET    /api/v2/customer-data-platform/identities/{id}       the customer of a profile      identity:read
 
-The Guard (app/web.py) has already checked the bearer token; each endpoint checks its scope and makes one call
+The Guard (app/web/app.py) has already checked the bearer token; each endpoint checks its scope and makes one call
 of the same IdentityService method the GraphQL resolver calls. JSON is snake_case, datetimes ISO-8601 UTC, and
 errors have the GraphQL shape {"errors": [{"message", "extensions": {"code"}}]} with the HTTP status of the code.
 """
@@ -28,11 +28,11 @@ from starlette.routing import Route
 from app import auth
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, Principal
 from app.domain import model
+from app.domain.textcheck import is_unicode_text
 from app.domain.validation import check_id
 from app.errors import AppError, Forbidden, InvalidInput, NotFound, Unauthenticated
-from app.observability import Metrics
-from app.services import IdentityService
-from app.textcheck import is_unicode_text
+from app.services.identity import IdentityService
+from app.web.observability import Metrics
 
 logger = logging.getLogger(__name__)
 

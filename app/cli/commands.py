@@ -4,80 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from app.config import Settings
-from app.erasure_key import ErasureKey
-from app.errors import DatabaseUnavailable, ErasureKeyMismatch, InvalidInput, Timeout
+from app.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from app.db.maintenance import MaintenanceRepository
-    from app.mappings import FieldMapping
-    from app.services import IdentityService
-
-KeyCheck = Literal["none", "read", "write"]
+    from app.bulk.mappings import FieldMapping
 
 
-@contextlib.asynccontextmanager
-async def _engine(
-    settings: Settings, key: KeyCheck = "none"
-) -> AsyncIterator[tuple[IdentityService, MaintenanceRepository]]:
-    """The use cases on the configured database; the driver is closed on the way out. `key`: "write" for a command
-    that writes (its erasure key is checked up front, and recorded on a database without one: a mismatch stops it
-    before it writes anything, and every write transaction checks again), "read" for one that reads suppression
-    hashes, "none" for one that does neither."""
-    from app.db.driver import create_driver
-    from app.db.keystore import KeyStore
-    from app.db.maintenance import MaintenanceRepository
-    from app.db.records import token_key
-    from app.db.repository import Neo4jRepository
-    from app.services import IdentityService
-
-    strategy = settings.strategy()
-    driver = create_driver(settings)
-    try:
-        erasure_key = settings.erasure_key()
-        checked = ErasureKey(erasure_key)
-        if key != "none":
-            try:
-                await KeyStore(driver, database=settings.neo4j_database).check(checked, record=key == "write")
-            except ErasureKeyMismatch:
-                raise
-            except (DatabaseUnavailable, Timeout):
-                pass  # unchecked, the key hashes nothing: the command meets the outage and reports it its own way
-        repo = Neo4jRepository(
-            driver,
-            token_key=token_key(erasure_key),
-            database=settings.neo4j_database,
-            timeout_s=settings.query_timeout_s,
-            erasure_key=checked,
-            max_links_per_profile=strategy.protections.max_identities_per_profile,
-        )
-        service = IdentityService(repo, strategy, checked, max_component_nodes=settings.max_component_nodes)
-        maintenance = MaintenanceRepository(
-            driver,
-            database=settings.neo4j_database,
-            timeout_s=max(settings.query_timeout_s, 60.0),
-            erasure_key=checked,
-        )
-        yield service, maintenance
-    finally:
-        await driver.close()
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+from app.cli.engine import engine, positive, print_json
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from app.ingest import check_inputs, check_mapping, default_rejects
-    from app.mappings import load_mapping
+    from app.bulk.ingest import check_inputs, check_mapping, default_rejects
+    from app.bulk.mappings import load_mapping
 
     paths = [Path(f) for f in args.files]
     mapping = load_mapping(args.mapping) if args.mapping else None
@@ -99,10 +44,10 @@ async def _load(
     batch_size: int,
     workers: int,
 ) -> int:
-    from app.ingest import RejectsFile, ingest, summary
-    from app.progress import Progress
+    from app.bulk.ingest import RejectsFile, ingest, summary
+    from app.bulk.progress import Progress
 
-    async with _engine(settings, "write") as (service, _):
+    async with engine(settings, "write") as (service, _):
         progress = Progress(sys.stderr, sum(p.stat().st_size for p in paths))
         rejects = RejectsFile(rejects_path)
         report = await ingest(
@@ -121,11 +66,11 @@ async def _load(
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from app.ingest import RejectsFile, demo_file, ingest, summary
-    from app.progress import Progress
+    from app.bulk.ingest import RejectsFile, demo_file, ingest, summary
+    from app.bulk.progress import Progress
 
     async def run() -> int:
-        async with _engine(settings, "write") as (service, maintenance):
+        async with engine(settings, "write") as (service, maintenance):
             if await maintenance.holds_profiles():
                 print("the database already holds profiles; the demo data set was not loaded")
                 return 0
@@ -149,11 +94,11 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from app.jsonout import export_json
+    from app.cli.jsonout import export_json
 
     async def run(out: TextIO) -> int:
         count = 0
-        async with _engine(settings) as (service, _):
+        async with engine(settings) as (service, _):
             async for row in service.export_rows(page_size=args.page_size):
                 out.write(json.dumps(export_json(row), ensure_ascii=False) + "\n")
                 count += 1
@@ -181,7 +126,7 @@ RESOLVE_EXIT = {"FOUND": 0, "NOT_FOUND": 3, "AMBIGUOUS": 4}
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.jsonout import resolution_json
+    from app.cli.jsonout import resolution_json
 
     pairs: list[tuple[str, str]] = []
     for item in args.identities:
@@ -191,38 +136,38 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
         pairs.append((key.strip(), value))
 
     async def run() -> int:
-        async with _engine(settings) as (service, _):
+        async with engine(settings) as (service, _):
             resolution = await service.resolve(pairs)
-        _print_json(resolution_json(resolution))
+        print_json(resolution_json(resolution))
         return RESOLVE_EXIT[str(resolution.status)]
 
     return asyncio.run(run())
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
-    from app.jsonout import plan_json, receipt_json
+    from app.cli.jsonout import plan_json, receipt_json
 
     async def run() -> int:
-        async with _engine(settings, "read" if args.dry_run else "write") as (service, _):
+        async with engine(settings, "read" if args.dry_run else "write") as (service, _):
             whole = not args.profile_only
             if args.dry_run:
                 previous = await service.erasure_receipt(args.request_id)
                 if previous is not None:
-                    _print_json({"dry_run": True, "already_done": receipt_json(previous)})
+                    print_json({"dry_run": True, "already_done": receipt_json(previous)})
                     return 0
-                _print_json(plan_json(await service.erasure_plan(args.profile, whole_customer=whole)))
+                print_json(plan_json(await service.erasure_plan(args.profile, whole_customer=whole)))
                 return 0
             receipt = await service.erase(
                 args.profile, request_id=args.request_id, reason=args.reason, actor=args.actor, whole_customer=whole
             )
-        _print_json(receipt_json(receipt))
+        print_json(receipt_json(receipt))
         return 0
 
     return asyncio.run(run())
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    from app.maintenance import purge
+    from app.bulk.purge import purge
 
     if args.status:
         if args.inactive_days is not None or args.dry_run:
@@ -236,7 +181,7 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
         raise InvalidInput("--inactive-days must be at least 1")
 
     async def run() -> int:
-        async with _engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
+        async with engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
             report = await purge(
                 service,
                 maintenance,
@@ -264,9 +209,9 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _purge_status(settings: Settings, *, as_json: bool) -> int:
     """The lease and the last automatic retention runs: counts, times and replica ids, no personal data."""
+    from app.cli.retention_status import lease_line, run_lines, status_json
     from app.db.driver import create_driver
     from app.db.retention import RetentionRepository
-    from app.retention_status import lease_line, run_lines, status_json
 
     driver = create_driver(settings)
     try:
@@ -276,7 +221,7 @@ async def _purge_status(settings: Settings, *, as_json: bool) -> int:
         await driver.close()
     now = datetime.now(UTC)
     if as_json:
-        _print_json(status_json(lease, runs, now))
+        print_json(status_json(lease, runs, now))
         return 0
     print(lease_line(lease, now))
     for line in run_lines(runs):
@@ -285,11 +230,11 @@ async def _purge_status(settings: Settings, *, as_json: bool) -> int:
 
 
 def _renormalize(args: argparse.Namespace, settings: Settings) -> int:
-    from app.maintenance import renormalize, renormalize_summary
-    from app.progress import Progress
+    from app.bulk.progress import Progress
+    from app.bulk.renormalize import renormalize, renormalize_summary
 
     async def run() -> int:
-        async with _engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
+        async with engine(settings, "read" if args.dry_run else "write") as (service, maintenance):
             progress = Progress(sys.stderr, 0, label="renormalize", unit="identities")
             report = await renormalize(
                 maintenance,
@@ -305,13 +250,6 @@ def _renormalize(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return asyncio.run(run())
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -330,8 +268,8 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--mapping", metavar="NAME|PATH", help="CSV field mapping: salesforce, dynamics, or a TOML mapping file"
     )
     ingest.add_argument("--rejects", metavar="PATH", help="rejects file (default: <first file>.rejects.jsonl)")
-    ingest.add_argument("--batch-size", type=_positive, default=1000, metavar="N", help="records per write (1000)")
-    ingest.add_argument("--workers", type=_positive, default=2, metavar="N", help="batches in flight (2)")
+    ingest.add_argument("--batch-size", type=positive, default=1000, metavar="N", help="records per write (1000)")
+    ingest.add_argument("--workers", type=positive, default=2, metavar="N", help="batches in flight (2)")
     ingest.set_defaults(run=_ingest)
 
     demo = commands.add_parser(
@@ -351,7 +289,7 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "a graph that changes during the export gives a mix of before and after.",
     )
     export.add_argument("--out", metavar="PATH", help="output file (default: stdout); written whole or not at all")
-    export.add_argument("--page-size", type=_positive, default=1000, help=argparse.SUPPRESS)
+    export.add_argument("--page-size", type=positive, default=1000, help=argparse.SUPPRESS)
     export.set_defaults(run=_export)
 
     resolve = commands.add_parser(

@@ -8,10 +8,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from app.commands import add_data_commands
+from app.cli.commands import add_data_commands
+from app.cli.keys import add_key_commands
 from app.config import Settings
 from app.errors import AppError
-from app.keys import add_key_commands
 
 logger = logging.getLogger(__name__)
 
@@ -19,10 +19,10 @@ logger = logging.getLogger(__name__)
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app.web import create_app
+    from app.web.app import create_app
 
     # The level governs every log line of the process, not only uvicorn's: at "warning" the access log (INFO, one
-    # line per request, app/observability.py) is off.
+    # line per request, app/web/observability.py) is off.
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else args.log_level.upper())
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
@@ -50,7 +50,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:
-    from app import localserver
+    from app.db import localserver
 
     if args.action == "up":
         print(localserver.database_up(settings))

@@ -18,14 +18,15 @@ from importlib import resources
 from pathlib import Path
 from typing import IO
 
+from app.bulk.mappings import FieldMapping
+from app.bulk.progress import Progress
 from app.domain.model import ProfileInput
 from app.domain.strategy import Strategy
+from app.domain.textcheck import decoded_is_unicode_text
 from app.domain.validation import profile_input_from_record
 from app.errors import AppError, InvalidInput, NotFound, Suppressed
-from app.mappings import FieldMapping
-from app.progress import Progress
-from app.services import IdentityService, IngestOutcome
-from app.textcheck import decoded_is_unicode_text
+from app.services.identity import IdentityService
+from app.services.writes import IngestOutcome
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)

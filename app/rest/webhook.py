@@ -32,8 +32,7 @@ from starlette.routing import Route
 
 from app.domain.model import ErasureReceipt, ResolutionStatus
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthenticated
-from app.observability import Metrics
-from app.rest import (
+from app.rest.api import (
     app_error_response,
     error_response,
     identity_pairs,
@@ -44,7 +43,9 @@ from app.rest import (
     request_id_of,
     required_str,
 )
-from app.services import WEBHOOK_REQUEST_PREFIX, IdentityService
+from app.services.erasure import WEBHOOK_REQUEST_PREFIX
+from app.services.identity import IdentityService
+from app.web.observability import Metrics
 
 logger = logging.getLogger(__name__)
 

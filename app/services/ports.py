@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from app.domain.folding import Fold, FoldOutcome
 from app.domain.model import (
     Component,
     ErasureHashes,
@@ -202,3 +203,25 @@ class Repository(Protocol):
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...
 
     def export_rows(self, *, page_size: int, max_nodes: int) -> AsyncIterator[ExportRow]: ...
+
+
+class MaintenanceStore(Protocol):
+    """What the clean-up use cases need from storage: the retention purge and renormalize (app/bulk/).
+    app/db/maintenance.py implements it on Neo4j."""
+
+    async def inactive_profiles(
+        self, before: datetime, after: tuple[datetime, str] | None, limit: int
+    ) -> list[tuple[str, datetime]]: ...
+
+    async def next_identity_key(self, after: str) -> str | None: ...
+
+    async def identity_page(self, key: str, after: str, limit: int) -> list[StoredIdentity]: ...
+
+    async def set_identity_rules(self, identities: Sequence[NormalizedIdentity]) -> int: ...
+
+    async def block_identities(self, keys: Sequence[IdentityKey], *, now: datetime) -> int: ...
+
+    async def fold(self, folds: Sequence[Fold], *, limit: int, now: datetime, dry_run: bool = False) -> FoldOutcome: ...
+
+
+# -- retention purge ------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from app.bulk.purge import PurgeReport, purge
 from app.domain.retention import (
     RETENTION_ACTOR,
     Lease,
@@ -36,8 +37,8 @@ from app.domain.retention import (
     is_due,
 )
 from app.errors import AppError
-from app.maintenance import MaintenanceStore, PurgeReport, purge
-from app.services import IdentityService
+from app.services.identity import IdentityService
+from app.services.ports import MaintenanceStore
 
 logger = logging.getLogger(__name__)
 

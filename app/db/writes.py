@@ -1,0 +1,261 @@
+"""Writes: upserts (suppression list and identity cap checked in the same transaction), merge, unmerge,
+unlink, and the suppression of absent values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from neo4j import AsyncTransaction
+
+from app.db import records
+from app.db.queries import query
+from app.db.reads import ReadRepository
+from app.db.snapshots import snapshot_from
+from app.db.statements import fetch, key_params
+from app.db.transactions import Interfered
+from app.domain.model import (
+    ErasureReceipt,
+    IdentityKey,
+)
+from app.services.ports import (
+    ProfileWrite,
+    Snapshot,
+    SuppressedMeanwhile,
+    TooManyIdentities,
+    WriteOutcome,
+)
+
+
+class WriteRepository(ReadRepository):
+    async def upsert_profiles(
+        self,
+        rows: Sequence[ProfileWrite],
+        *,
+        now: datetime,
+        max_profiles_per_identity: int,
+        snapshot_nodes: int | None = None,
+        max_identities_per_profile: int = 0,
+    ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
+        # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare (the
+        # transaction is retried on the ones that still happen). One statement writes; a second, optional one reads
+        # the upserted profiles' customers back inside the same transaction.
+        order = sorted(
+            range(len(rows)),
+            key=lambda n: (
+                rows[n].mode,
+                rows[n].source,
+                rows[n].source_id or "",
+                rows[n].profile_id or "",
+                n,  # rows of one record keep their order: the last one wins
+            ),
+        )
+        profile_rows: list[dict[str, Any]] = []
+        identities: dict[IdentityKey, dict[str, Any]] = {}
+        holders: dict[IdentityKey, dict[tuple[str, ...], list[Any]]] = {}  # per identity: profile -> [position, raw]
+        for position, n in enumerate(order):
+            row = rows[n]
+            attributes, timed = records.attribute_changes(row.attributes)
+            profile_rows.append(
+                {
+                    "index": n,
+                    "mode": row.mode,
+                    "new_id": row.new_id,
+                    "profile_id": row.profile_id,
+                    "source": row.source,
+                    "source_id": row.source_id,
+                    "attributes": attributes,
+                    "timed": timed,
+                }
+            )
+            profile = _profile_key(row)
+            for ident, hashed in zip(row.identities, row.suppression_hashes, strict=True):
+                key = IdentityKey(ident.key, ident.value)
+                entry = identities.get(key)
+                if entry is None:
+                    entry = identities[key] = {
+                        "key": ident.key,
+                        "value": ident.value,
+                        "rule": str(ident.rule),
+                        "rule_version": ident.rule_version,
+                        "blocked": False,
+                        "hash": hashed,
+                    }
+                    holders[key] = {}
+                entry["blocked"] = entry["blocked"] or key in row.blocked
+                holders[key].setdefault(profile, [position, ident.raw])  # two rows of one profile: the first wins
+        identity_rows = [{**identities[k], "holders": list(holders[k].values())} for k in sorted(identities)]
+
+        async def work(tx: AsyncTransaction) -> tuple[list[WriteOutcome | None], Snapshot | None]:
+            result = await tx.run(
+                query("write_profiles"),
+                rows=profile_rows,
+                identities=identity_rows,
+                limit=max_profiles_per_identity,
+                now=now,
+            )
+            written = await result.single(strict=True)
+            if not written["aligned"]:  # cannot happen: the statement keeps $rows' order (it says why it checks)
+                raise RuntimeError("write_profiles returned its profiles out of the order of its rows")
+            profiles, stored_identities = written["profiles"], written["identities"]
+            if any(p["gone"] for p in profiles) or any(i["gone"] for i in stored_identities):
+                raise Interfered()  # deleted while this waited for its lock: the next try sees the deletion
+            named = sorted({r.record_hash for r in rows if r.record_hash is not None})
+            erased = await fetch(tx, "suppressed_hashes", hashes=named) if named else []
+            suppressed = frozenset(str(r["hash"]) for r in erased) | frozenset(
+                i["hash"] for i in stored_identities if i["suppressed"]
+            )
+            if suppressed:
+                raise SuppressedMeanwhile(suppressed)
+            outcomes: list[WriteOutcome | None] = [None] * len(rows)
+            for p in profiles:
+                outcomes[p["index"]] = WriteOutcome(p["profile_id"], bool(p["created"]))
+            if max_identities_per_profile > 0:
+                await _refuse_too_many_identities(tx, outcomes, max_identities_per_profile)
+            snapshot = None
+            if snapshot_nodes is not None:
+                stored = sorted({o.profile_id for o in outcomes if o is not None})
+                snapshot = snapshot_from(
+                    (
+                        await fetch(
+                            tx,
+                            "profiles_snapshot",
+                            profile_ids=stored,
+                            max_nodes=snapshot_nodes,
+                            max_links=self._max_links,
+                        )
+                    )[0],
+                    snapshot_nodes,
+                )
+            return outcomes, snapshot
+
+        (outcomes, snapshot), token = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
+        return outcomes, token, snapshot
+
+    async def merge_profiles(
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        now: datetime,
+        by: str,
+        reason: str,
+        max_nodes: int,
+        check: Callable[[Snapshot], None] = lambda snapshot: None,
+    ) -> str | None:
+        # Both customers are locked whole (profiles and the identities they hold), then read and checked in this
+        # transaction: no concurrent write can add a value to either between the check and the merge.
+        async def work(tx: AsyncTransaction) -> bool:
+            too_large = f"the customers have more than {max_nodes} nodes; merge is refused"
+            locked = await self._lock_customers(tx, [source_id, target_id], max_nodes, too_large=too_large)
+            if not {source_id, target_id} <= locked:
+                return False
+            row = (
+                await fetch(
+                    tx,
+                    "profiles_snapshot",
+                    profile_ids=[source_id, target_id],
+                    max_nodes=max_nodes,
+                    max_links=self._max_links,
+                )
+            )[0]
+            check(snapshot_from(row, max_nodes))
+            merged = await fetch(
+                tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason
+            )
+            return bool(merged)
+
+        merged, token = await self._write(work)
+        return token if merged else None
+
+    async def suppress_absent(
+        self,
+        identities: Sequence[IdentityKey],
+        hashes: Sequence[str],
+        *,
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt | None:
+        """Put the keyed hashes of values nobody holds on the suppression list, with a receipt (nothing deleted), in
+        one transaction; None, writing nothing, when one of the values is held by a profile after all. Each value's
+        identity node is merged first (a placeholder, deleted again before commit): a writer creating it meanwhile
+        commits first (and the value is found held) or waits for this transaction (and then finds it suppressed)."""
+
+        async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
+            found = await fetch(tx, "claim_absent_identities", identities=key_params(sorted(set(identities))))
+            if any(r["held"] for r in found):
+                return None
+            await fetch(tx, "delete_identities", identities=key_params(sorted(set(identities))))
+            await fetch(tx, "add_suppressions", hashes=sorted(set(hashes)), now=now, request_id=request_id)
+            receipt = await fetch(
+                tx,
+                "record_erasure",
+                request_id=request_id,
+                requested_by=requested_by,
+                reason=reason,
+                now=now,
+                subject=None,
+                profile_ids=[],
+                profiles_deleted=0,
+                identities_deleted=0,
+                suppressed=len(set(hashes)),
+                records_suppressed=0,
+            )
+            if not receipt[0]["created"]:
+                raise Interfered()
+            return records.receipt_from(receipt[0]["receipt"])
+
+        receipt, _ = await self._write(work)
+        return receipt
+
+    async def suppressed_among(self, hashes: Sequence[str]) -> set[str]:
+        rows = await self._query("suppressed_hashes", hashes=list(hashes))
+        return {str(r["hash"]) for r in rows}
+
+    async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
+        async def work(tx: AsyncTransaction) -> bool:
+            rows = await fetch(tx, "unmerge_profiles", source_id=source_id, target_id=target_id)
+            return bool(rows and rows[0]["removed"])
+
+        return await self._write(work)
+
+    async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]:
+        async def work(tx: AsyncTransaction) -> bool:
+            rows = await fetch(tx, "unlink_identity", profile_id=profile_id, key=key.key, value=key.value)
+            return bool(rows and rows[0]["removed"])
+
+        return await self._write(work)
+
+
+async def _refuse_too_many_identities(
+    tx: AsyncTransaction, outcomes: Sequence[WriteOutcome | None], limit: int
+) -> None:
+    """Raises TooManyIdentities (the transaction is rolled back) when a profile the write stored now holds more than
+    `limit` identities: counted in the writing transaction, under the profiles' locks, so the limit holds across
+    calls and concurrent writers."""
+    stored = sorted({o.profile_id for o in outcomes if o is not None})
+    over = {
+        r["profile_id"]: r["identities"]
+        for r in await fetch(tx, "profiles_over_identity_limit", profile_ids=stored, limit=limit)
+    }
+    if over:
+        raise TooManyIdentities(
+            {
+                n: f"profile {o.profile_id} would hold {over[o.profile_id]} identities, more than the limit of {limit} "
+                "per profile; nothing of this input was stored"
+                for n, o in enumerate(outcomes)
+                if o is not None and o.profile_id in over
+            }
+        )
+
+
+def _profile_key(row: ProfileWrite) -> tuple[str, ...]:
+    """Rows of a batch with equal keys write one profile."""
+    if row.mode == "source":
+        return ("source", row.source, row.source_id or "")
+    if row.mode == "id":
+        return ("id", row.profile_id or "")
+    return ("new", row.new_id)
