@@ -65,7 +65,7 @@ run: demo
 	$(BIN)/idgraph serve --host $(HOST) --port $(PORT)
 
 # bench/ joins once it holds code (git keeps no empty directories, so a fresh clone may not have it).
-LINT_PATHS := app tests $(wildcard bench) $(wildcard scripts)
+LINT_PATHS := app tests setup.py $(wildcard bench) $(wildcard scripts)
 
 lint: install
 	$(BIN)/ruff check $(LINT_PATHS)

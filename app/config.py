@@ -15,6 +15,13 @@ from app.errors import InvalidInput
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+
+def default_var_dir() -> Path:
+    """var/ of the checkout; installed from a wheel (no checkout around the package), var/ of the working directory."""
+    if (REPO_ROOT / "pyproject.toml").is_file():
+        return REPO_ROOT / "var"
+    return Path.cwd() / "var"
+
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # The shortest erasure key accepted (bytes of IDGRAPH_ERASURE_KEY or of the key file): a generated key has 64.
@@ -47,7 +54,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        var_dir = Path(env.get("IDGRAPH_VAR_DIR", str(REPO_ROOT / "var")))
+        var_dir = Path(env.get("IDGRAPH_VAR_DIR") or default_var_dir())
         strategy = env.get("IDGRAPH_STRATEGY")
         return cls(
             neo4j_uri=env.get("NEO4J_URI") or "bolt://127.0.0.1:7687",

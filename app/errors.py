@@ -10,7 +10,8 @@
     ├── Suppressed                SUPPRESSED
     ├── DatabaseUnavailable       DATABASE_UNAVAILABLE
     │   └── ErasureKeyMismatch    DATABASE_UNAVAILABLE (this process's erasure key is not the database's)
-    └── Timeout                   TIMEOUT
+    ├── Timeout                   TIMEOUT
+    └── InstallationError         INTERNAL (a file the package ships is missing: reinstall)
 
 Messages never carry raw identity values (phone numbers, emails, account ids): they are personal data.
 """
@@ -83,3 +84,8 @@ class Timeout(AppError):
     """The database did not answer within the request's time budget."""
 
     code = "TIMEOUT"
+
+
+class InstallationError(AppError):
+    """A file idgraph ships with (a Cypher statement, a migration, a browser library) is missing: the installation is
+    incomplete. Never a database problem, so never reported as one."""

@@ -14,7 +14,7 @@ from app.db.driver import AsyncDriver
 from app.db.keystore import read_stored_key
 from app.db.schema import schema_state
 from app.erasure_key import ErasureKey
-from app.errors import ErasureKeyMismatch
+from app.errors import ErasureKeyMismatch, InstallationError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ async def readyz(request: Request) -> JSONResponse:
             # the whole time budget, and the reason would then read "did not answer in time".
             await driver.verify_connectivity()
             state = await schema_state(driver, settings.neo4j_database)
+    except InstallationError as exc:  # not the database's fault: say what is missing
+        return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
     except TimeoutError:
         return JSONResponse({"status": "unavailable", "reason": "database did not answer in time"}, status_code=503)
     except Exception as exc:  # any driver failure means "not ready"; the reason names the type, never data

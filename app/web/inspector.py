@@ -1,7 +1,7 @@
 """The /inspect page's files: its own static files, and the graph library installed from npm (never a CDN).
 
-The library is installed by `make install` (`npm ci` in web/, from the committed package-lock.json) and served
-from its installed dist file; no copy of it is committed. web.py turns these into routes.
+The library comes from its npm package through app/web/vendor.py (the wheel's copy, else web/node_modules); no copy
+of it is committed. app/web/app.py turns these into routes.
 """
 
 from __future__ import annotations
@@ -10,16 +10,11 @@ import base64
 import hashlib
 from pathlib import Path
 
-from app.config import REPO_ROOT
+from app.web import vendor
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "inspect"
 PAGE = STATIC_DIR / "index.html"
-NODE_MODULES = REPO_ROOT / "web" / "node_modules"
-
-# URL name -> the installed file it serves.
-VENDOR_FILES = {
-    "cytoscape.min.js": NODE_MODULES / "cytoscape" / "dist" / "cytoscape.min.js",
-}
+VENDOR_FILES = ("cytoscape.min.js",)  # the names of app/web/vendor.json this page loads
 
 MISSING_VENDOR = "the inspector's graph library is not installed: run `make install` (it runs `npm ci` in web/)"
 
@@ -55,4 +50,4 @@ PAGE_HEADERS = {
 
 def vendor_file(name: str) -> Path | None:
     """The installed file behind /inspect/vendor/<name>, or None for a name the page does not use."""
-    return VENDOR_FILES.get(name)
+    return vendor.vendor_file(name) if name in VENDOR_FILES else None

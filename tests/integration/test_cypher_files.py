@@ -11,11 +11,11 @@ import pytest
 
 from app.config import REPO_ROOT, Settings
 from app.db.driver import AsyncDriver
-from app.db.queries import CYPHER_DIR, query
+from app.db.queries import cypher_dir, query
 
 pytestmark = pytest.mark.neo4j
 
-NAMES = sorted(p.stem for p in CYPHER_DIR.glob("*.cypher"))
+NAMES = sorted(p.stem for p in cypher_dir().glob("*.cypher"))
 COMPONENT_QUERIES = ["resolve_snapshot", "profiles_snapshot", "component_from_profiles", "export_page", "explain_link"]
 
 
@@ -31,7 +31,7 @@ def test_every_cypher_file_is_used_by_the_code() -> None:
 
 def test_every_query_the_code_names_has_a_file() -> None:
     named = set(re.findall(r"_rows\(tx, \"([a-z_]+)\"|_query\(\s*\"([a-z_]+)\"|query\(\"([a-z_]+)\"\)", code_text()))
-    missing = [n for group in named for n in group if n and not (CYPHER_DIR / f"{n}.cypher").exists()]
+    missing = [n for group in named for n in group if n and not (cypher_dir() / f"{n}.cypher").exists()]
     assert missing == []
 
 
@@ -74,6 +74,6 @@ async def test_component_query_uses_the_pruning_breadth_first_expand(
 
 
 def test_schema_files_are_numbered_and_named() -> None:
-    names = sorted(p.name for p in (CYPHER_DIR / "schema").glob("*.cypher"))
+    names = sorted(p.name for p in (cypher_dir() / "schema").glob("*.cypher"))
     assert names and all(re.fullmatch(r"\d{3}_[a-z0-9_]+\.cypher", n) for n in names)
-    assert Path(CYPHER_DIR / "schema").is_dir()
+    assert Path(cypher_dir() / "schema").is_dir()
