@@ -29,6 +29,7 @@ from app.rest.api import rest_routes
 from app.rest.webhook import webhook_routes
 from app.services.identity import IdentityService
 from app.web import inspector
+from app.web.graphiql import graphiql_routes
 from app.web.guard import BodyTooLarge, Guard, body_too_large
 from app.web.health import check_erasure_key, erasure_key_refusal, healthz, readyz
 from app.web.observability import Metrics, Observability
@@ -139,11 +140,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 await retention.stop()
             await driver.close()
 
-    graphql = graphql_app(graphiql=resolved.graphiql, introspection=resolved.introspection)
+    # Never strawberry's own GraphiQL page, which loads React and GraphiQL from a CDN: graphiql_routes() serves one.
+    graphql = graphql_app(graphiql=False, introspection=resolved.introspection)
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            *(graphiql_routes() if resolved.graphiql else []),  # first: a browser's GET of /graphql gets the page
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *rest_routes(metrics),
