@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from app.config import Settings
 from app.errors import InvalidInput
+from app.jsonshape import export_json, plan_json, receipt_json, resolution_json
 
 if TYPE_CHECKING:
     from app.bulk.mappings import FieldMapping
@@ -94,8 +95,6 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    from app.cli.jsonout import export_json
-
     async def run(out: TextIO) -> int:
         count = 0
         async with engine(settings) as (service, _):
@@ -126,8 +125,6 @@ RESOLVE_EXIT = {"FOUND": 0, "NOT_FOUND": 3, "AMBIGUOUS": 4}
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> int:
-    from app.cli.jsonout import resolution_json
-
     pairs: list[tuple[str, str]] = []
     for item in args.identities:
         key, sep, value = item.partition("=")
@@ -145,8 +142,6 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
-    from app.cli.jsonout import plan_json, receipt_json
-
     async def run() -> int:
         async with engine(settings, "read" if args.dry_run else "write") as (service, _):
             whole = not args.profile_only
@@ -155,7 +150,8 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
                 if previous is not None:
                     print_json({"dry_run": True, "already_done": receipt_json(previous)})
                     return 0
-                print_json(plan_json(await service.erasure_plan(args.profile, whole_customer=whole)))
+                plan = await service.erasure_plan(args.profile, whole_customer=whole)
+                print_json({"dry_run": True, **plan_json(plan)})
                 return 0
             receipt = await service.erase(
                 args.profile, request_id=args.request_id, reason=args.reason, actor=args.actor, whole_customer=whole

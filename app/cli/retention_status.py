@@ -1,6 +1,7 @@
 """What `idgraph purge --status` prints: the retention lease and the last automatic runs, as text or JSON.
 
-Counts, times, statuses and replica ids only: a run receipt holds no personal data to show.
+Counts, times, statuses and replica ids only: a run receipt holds no personal data to show. The JSON's times have
+the one format of app/jsonshape.py; the text's are to the second.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.domain.retention import Lease, RetentionRun
+from app.jsonshape import rfc3339
 
 
 def _when(value: datetime | None) -> str:
@@ -44,16 +46,16 @@ def status_json(lease: Lease | None, runs: list[RetentionRun], now: datetime) ->
         if lease is None
         else {
             "holder": lease.holder if held else None,
-            "expires_at": _when(lease.expires_at) if held else None,
-            "last_run_started_at": _when(lease.last_run_started_at),
+            "expires_at": _optional_time(lease.expires_at) if held else None,
+            "last_run_started_at": _optional_time(lease.last_run_started_at),
         },
         "runs": [
             {
                 "id": r.id,
                 "replica": r.replica,
                 "status": str(r.status),
-                "started_at": _when(r.started_at),
-                "finished_at": None if r.finished_at is None else _when(r.finished_at),
+                "started_at": rfc3339(r.started_at),
+                "finished_at": _optional_time(r.finished_at),
                 "inactive_days": r.inactive_days,
                 "candidates": r.candidates,
                 "profiles_deleted": r.profiles_deleted,
@@ -64,3 +66,7 @@ def status_json(lease: Lease | None, runs: list[RetentionRun], now: datetime) ->
             for r in runs
         ],
     }
+
+
+def _optional_time(value: datetime | None) -> str | None:
+    return None if value is None else rfc3339(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from app.domain.model import ProfileInput, Scalar
 from app.errors import InvalidInput
@@ -20,15 +21,27 @@ _ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
-def check_profile_input(item: ProfileInput) -> None:
+@dataclass(frozen=True)
+class FieldNames:
+    """What the caller calls the fields of a ProfileInput, for the messages that name them."""
+
+    source_id: str
+    profile_id: str
+
+
+CAMEL_CASE = FieldNames(source_id="sourceId", profile_id="profileId")  # the API's (GraphQL) names
+SNAKE_CASE = FieldNames(source_id="source_id", profile_id="profile_id")  # REST bodies, bulk files
+
+
+def check_profile_input(item: ProfileInput, names: FieldNames = CAMEL_CASE) -> None:
     if not _SOURCE.fullmatch(item.source):
         raise InvalidInput("source must be 1-64 letters, digits or _.:- and start with a letter or digit")
     if item.source_id is not None and not (0 < len(item.source_id.strip()) <= MAX_SOURCE_ID):
-        raise InvalidInput(f"sourceId must be 1-{MAX_SOURCE_ID} characters")
+        raise InvalidInput(f"{names.source_id} must be 1-{MAX_SOURCE_ID} characters")
     if item.source_id is not None and item.profile_id is not None:
-        raise InvalidInput("give sourceId or profileId, not both")
+        raise InvalidInput(f"give {names.source_id} or {names.profile_id}, not both")
     if item.profile_id is not None:
-        check_id(item.profile_id, "profileId")
+        check_id(item.profile_id, names.profile_id)
     if len(item.identities) > MAX_IDENTITIES_PER_PROFILE:
         raise InvalidInput(f"at most {MAX_IDENTITIES_PER_PROFILE} identities per profile")
     check_attributes(item.attributes)
@@ -94,5 +107,5 @@ def profile_input_from_record(record: object) -> ProfileInput:
             raise InvalidInput(f"{name} must be a string")
         optional[name] = None if value is None else str(value)
     item = ProfileInput(source, tuple(pairs), optional["source_id"], optional["profile_id"], attributes)
-    check_profile_input(item)
+    check_profile_input(item, SNAKE_CASE)
     return item

@@ -7,7 +7,8 @@
     GET    /api/v2/customer-data-platform/identities/{id}       the customer of a profile      identity:read
 
 The Guard (app/web/app.py) has already checked the bearer token; each endpoint checks its scope and makes one call
-of the same IdentityService method the GraphQL resolver calls. JSON is snake_case, datetimes ISO-8601 UTC, and
+of the same IdentityService method the GraphQL resolver calls. Answers have the shapes of app/jsonshape.py
+(snake_case, times RFC 3339 UTC with "Z"); bodies are checked here, so that messages name their snake_case fields;
 errors have the GraphQL shape {"errors": [{"message", "extensions": {"code"}}]} with the HTTP status of the code.
 """
 
@@ -18,8 +19,6 @@ import logging
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,8 +28,9 @@ from app import auth
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, Principal
 from app.domain import model
 from app.domain.textcheck import is_unicode_text
-from app.domain.validation import check_id
+from app.domain.validation import SNAKE_CASE, check_id, check_profile_input
 from app.errors import AppError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.jsonshape import Json, customer_json, receipt_json, resolution_json, upsert_json
 from app.services.identity import IdentityService
 from app.web.observability import Metrics
 
@@ -57,9 +57,6 @@ HTTP_STATUS = {
     "INTERNAL": 500,
     "NOT_CONFIGURED": 503,  # the CRM webhook without IDGRAPH_WEBHOOK_SECRET
 }
-
-Json = dict[str, Any]
-
 
 # -- errors -----------------------------------------------------------------------------------------------------
 
@@ -91,113 +88,6 @@ def internal_error_response(error: BaseException, request_id: str) -> JSONRespon
 def request_id_of(request: Request) -> str:
     value = request.scope.get(REQUEST_ID_KEY)
     return value if isinstance(value, str) else "-"
-
-
-# -- serializer -------------------------------------------------------------------------------------------------
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-def identity_json(stored: model.StoredIdentity) -> Json:
-    return {
-        "key": stored.key,
-        "value": stored.value,
-        "blocked": stored.blocked,
-        "saturated": stored.saturated,
-        "profile_count": stored.profile_count,
-    }
-
-
-def profile_json(profile: model.Profile, customer: model.Customer | None = None) -> Json:
-    stored = {i.identity: i for i in customer.identities} if customer else {}
-    return {
-        "id": profile.id,
-        "source": profile.source,
-        "source_id": profile.source_id,
-        "identities": [
-            identity_json(stored[k]) if k in stored else {"key": k.key, "value": k.value} for k in profile.identities
-        ],
-        "attributes": dict(profile.attributes),
-        "created_at": iso(profile.created_at),
-        "updated_at": iso(profile.updated_at),
-    }
-
-
-def customer_json(customer: model.Customer) -> Json:
-    return {
-        "id": customer.id,
-        "profiles": [profile_json(p, customer) for p in customer.profiles],
-        "identities": [identity_json(i) for i in customer.identities],
-        "attributes": {name: av.value for name, av in customer.attributes.items()},
-        "attribute_provenance": [
-            {
-                "name": av.name,
-                "value": av.value,
-                "profile_id": av.profile_id,
-                "source": av.source,
-                "updated_at": iso(av.updated_at),
-            }
-            for av in customer.attributes.values()
-        ],
-        "skills": list(customer.skills),
-        "conflicts": [{"key": c.key, "values": list(c.values), "limit": c.limit} for c in customer.conflicts],
-        "merges": [
-            {
-                "source_profile_id": m.source_profile_id,
-                "target_profile_id": m.target_profile_id,
-                "at": iso(m.at),
-                "by": m.by,
-                "reason": m.reason,
-            }
-            for m in customer.merges
-        ],
-        "truncated": customer.truncated,
-    }
-
-
-def rejection_json(rejection: model.Rejection) -> Json:
-    return {"key": rejection.key, "reason": rejection.reason.value, "detail": rejection.detail}
-
-
-def resolution_json(resolution: model.Resolution) -> Json:
-    return {
-        "status": resolution.status.value,
-        "customer": customer_json(resolution.customer) if resolution.customer else None,
-        "candidates": [customer_json(c) for c in resolution.candidates],
-        "matched_on": [{"key": k.key, "value": k.value} for k in resolution.matched_on],
-        "assurance": resolution.assurance.value,
-        "rejected": [rejection_json(r) for r in resolution.rejected],
-        "ignored": [{"key": i.key, "value": i.value, "reason": i.reason.value} for i in resolution.ignored],
-    }
-
-
-def upsert_json(result: model.UpsertResult, *, with_customer: bool = True) -> Json:
-    """Without the customer (a token that may not read): no "customer", and the profile's identities without what
-    only the customer knows (how many profiles hold each value)."""
-    answer: Json = {
-        "profile": profile_json(result.profile, result.customer if with_customer else None),
-        "created": result.created,
-        "rejected": [rejection_json(r) for r in result.rejected],
-        "consistency_token": result.consistency_token,
-    }
-    if with_customer:
-        answer["customer"] = customer_json(result.customer)
-    return answer
-
-
-def receipt_json(receipt: model.ErasureReceipt) -> Json:
-    return {
-        "request_id": receipt.request_id,
-        "status": receipt.status,
-        "requested_by": receipt.requested_by,
-        "reason": receipt.reason,
-        "at": iso(receipt.at),
-        "profiles_deleted": receipt.profiles_deleted,
-        "identities_deleted": receipt.identities_deleted,
-        "suppressed": receipt.suppressed,
-    }
 
 
 # -- request bodies ---------------------------------------------------------------------------------------------
@@ -278,16 +168,15 @@ def profile_input(body: Json) -> model.ProfileInput:
         attributes = {}
     if not isinstance(attributes, dict):
         raise InvalidInput("attributes must be a flat JSON object of scalars")
-    profile_id = optional_str(body, "profile_id")
-    if profile_id is not None:
-        check_id(profile_id, "profile_id")
-    return model.ProfileInput(
+    item = model.ProfileInput(
         source=optional_str(body, "source") or DEFAULT_SOURCE,
         identities=identity_pairs(body.get("identities", []), allow_type=True),
         source_id=optional_str(body, "source_id", numbers=True),
-        profile_id=profile_id,
+        profile_id=optional_str(body, "profile_id"),
         attributes=attributes,
     )
+    check_profile_input(item, SNAKE_CASE)  # here, so that messages name the body's fields (the use case checks again)
+    return item
 
 
 # -- endpoints --------------------------------------------------------------------------------------------------

@@ -32,13 +32,13 @@ from starlette.routing import Route
 
 from app.domain.model import ErasureReceipt, ResolutionStatus
 from app.errors import AppError, Conflict, InvalidInput, NotFound, Unauthenticated
+from app.jsonshape import receipt_json
 from app.rest.api import (
     app_error_response,
     error_response,
     identity_pairs,
     internal_error_response,
     json_object,
-    receipt_json,
     refuse_unknown,
     request_id_of,
     required_str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -76,8 +77,11 @@ async def test_pushing_identities_creates_a_profile_then_updates_it_idempotently
         ("email_address", "john.doe@example.com"),
         ("account_id", "ACCT-98765"),
     }
-    assert profile["created_at"].endswith("+00:00")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", profile["created_at"]), profile["created_at"]
     customer = created["customer"]
+    phone = {"key": "phone_number", "value": "+14155552671", "linking": True, "blocked": False, "saturated": False}
+    assert {**phone, "profile_count": 1} in profile["identities"]
+    assert {**phone, "profile_count": 1} in customer["identities"]
     assert customer["id"] == profile["id"]
     assert customer["attributes"]["tier"] == "Platinum"
     assert "Premium_Support" in customer["skills"]
@@ -279,7 +283,9 @@ async def test_a_token_without_the_scope_is_forbidden(rest: Rest) -> None:
         (f"{BASE}/merge", b'{"source_profile_id": 1, "target_profile_id": "b"}', "source_profile_id"),
         (f"{BASE}/merge", b'{"source_profile_id": "a"}', "target_profile_id"),
         (f"{BASE}/merge", b'{"source_profile_id": "a b", "target_profile_id": "b"}', "source_profile_id"),
-        (BASE, b'{"identities": [], "profile_id": "no/slashes"}', "profile_id"),
+        (BASE, b'{"identities": [], "profile_id": "no/slashes"}', "profile_id must be"),
+        (BASE, b'{"identities": [], "source_id": " "}', "source_id must be"),
+        (BASE, b'{"identities": [], "source_id": "C-1", "profile_id": "p"}', "give source_id or profile_id"),
         (f"{BASE}/merge", b'{"source_profile_id": "a", "target_profile_id": "b", "force": "yes"}', "force"),
         (f"{BASE}/resolve", b'{"identities": null}', "identities"),
     ],

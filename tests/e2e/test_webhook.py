@@ -77,6 +77,7 @@ async def test_a_signed_delivery_erases_the_customer_its_identities_resolve_to(c
     assert receipt["request_id"] == "webhook:evt-1001"
     assert (receipt["requested_by"], receipt["reason"]) == ("crm-webhook", "opted out in the CRM")
     assert receipt["profiles_deleted"] == 2
+    assert receipt["at"].endswith("Z")
     assert EMAIL not in response.text and PHONE not in response.text
 
     assert not await client.exists(first)

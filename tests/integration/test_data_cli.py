@@ -140,6 +140,10 @@ async def test_resolve_prints_json_and_tells_found_not_found_and_ambiguous_by_ex
     assert {p["source_id"] for p in found["customer"]["profiles"]} == {"C-1", "call-1"}
     assert found["customer"]["skills"] == ["Premium_Support"]
     assert found["matched_on"] == [{"key": PHONE, "value": "+14155552671"}]
+    phone = {"key": PHONE, "value": "+14155552671", "linking": True, "blocked": False, "saturated": False}
+    assert {**phone, "profile_count": 2} in found["customer"]["identities"]  # the REST API's identity object
+    assert all({**phone, "profile_count": 2} in p["identities"] for p in found["customer"]["profiles"])
+    assert all(p["created_at"].endswith("Z") for p in found["customer"]["profiles"])
     code, out, _ = await idgraph("resolve", "email_address=nobody@example.com")
     assert code == 3 and json.loads(out)["status"] == "NOT_FOUND"
     code, out, _ = await idgraph("resolve", "email_address=ann@example.com", "phone_number=+14155552671")
@@ -158,12 +162,14 @@ async def test_erase_dry_run_shows_the_plan_and_erase_prints_the_receipt_once(
     code, out, _ = await idgraph(*args, "--dry-run")
     plan = json.loads(out)
     assert code == 0 and plan["dry_run"] is True and len(plan["profile_ids"]) == 2
+    assert set(plan) == {"dry_run", "profile_ids", "identities_deleted", "identities_kept"}
     assert {i["value"] for i in plan["identities_deleted"]} == {"john@example.com", "+14155552671"}
     assert await counts(driver) == before
     code, out, _ = await idgraph(*args)
     receipt = json.loads(out)
     assert code == 0 and receipt["profiles_deleted"] == 2 and receipt["identities_deleted"] == 2
     assert receipt["requested_by"] == "cli" and receipt["status"] == "COMPLETED"
+    assert receipt["at"].endswith("Z")
     code, out, _ = await idgraph(*args)
     assert code == 0 and json.loads(out) == receipt
     assert (await counts(driver))["profiles"] == 0

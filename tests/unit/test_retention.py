@@ -141,16 +141,16 @@ def test_the_status_shows_runs_and_the_holder_without_anything_else() -> None:
     shown = status_json(held, [run], NOW)
     assert shown["lease"] == {
         "holder": "host:12:abcdef",
-        "expires_at": "2026-11-20T12:05:00+00:00",
-        "last_run_started_at": "2026-11-20T12:00:00+00:00",
+        "expires_at": "2026-11-20T12:05:00.000000Z",
+        "last_run_started_at": "2026-11-20T12:00:00.000000Z",
     }
     assert shown["runs"] == [
         {
             "id": "retention:x",
             "replica": "host:12:abcdef",
             "status": "COMPLETED",
-            "started_at": "2026-11-20T12:00:00+00:00",
-            "finished_at": "2026-11-20T12:00:03+00:00",
+            "started_at": "2026-11-20T12:00:00.000000Z",
+            "finished_at": "2026-11-20T12:00:03.000000Z",
             "inactive_days": 30,
             "candidates": 5,
             "profiles_deleted": 4,
