@@ -16,6 +16,7 @@ from app.domain.model import (
     ProfileInput,
     Rejection,
     RejectionReason,
+    StoredIdentity,
     UpsertResult,
 )
 from app.domain.normalize import normalize, normalize_many
@@ -251,11 +252,15 @@ class Writes(Reads):
         if erased:
             raise Suppressed(f"profile {hashes[min(erased)]} was erased")
 
+    def _counts(self, stored: StoredIdentity) -> bool:
+        return stored.linking and not self.strategy.is_blocked(stored.identity)
+
     def _refuse_new_conflicts(self, snapshot: Snapshot, a: ProfileComponent, b: ProfileComponent) -> None:
         if set(a.profile_ids) & set(b.profile_ids):
             return  # already one customer: the merge adds no identity to it
-        keys_a = [s.identity for s in snapshot.component(a).identities if s.linking]
-        keys_b = [s.identity for s in snapshot.component(b).identities if s.linking]
+        # As build_customer counts conflicts: linking values the strategy does not block (now).
+        keys_a = [s.identity for s in snapshot.component(a).identities if self._counts(s)]
+        keys_b = [s.identity for s in snapshot.component(b).identities if self._counts(s)]
         existing = {c.key for c in find_conflicts(self.strategy, keys_a)} | {
             c.key for c in find_conflicts(self.strategy, keys_b)
         }
