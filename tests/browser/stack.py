@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,9 +16,9 @@ from typing import Any
 import httpx
 
 from app.auth import ERASE, READ, WRITE, add_token
-from app.config import REPO_ROOT
 from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
+from tests.serving import ServeProcess, child_env, serve_process
 
 CHROMIUM = os.environ.get("IDGRAPH_CHROMIUM", "/usr/bin/chromium")
 # What works on a closed network as root: no sandbox, no GPU, and none of Chromium's own calls home.
@@ -35,20 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-START_BOUND_S = 60.0
-
-# Variables that would point the child process at another database, tokens file or var/ directory.
-_FOREIGN_ENV = (
-    "NEO4J_URI",
-    "NEO4J_USER",
-    "NEO4J_PASSWORD",
-    "NEO4J_DATABASE",
-    "IDGRAPH_VAR_DIR",
-    "IDGRAPH_TOKENS_FILE",
-    "IDGRAPH_ERASURE_KEY",
-    "IDGRAPH_STRATEGY",
-    "IDGRAPH_QUERY_TIMEOUT_S",
-)
 
 
 def chromium_missing() -> str | None:
@@ -77,66 +60,27 @@ def make_tokens(path: Path) -> Tokens:
     )
 
 
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+Server = ServeProcess  # base_url, process, log, log_tail()
 
 
 @contextmanager
 def serve(
     *, neo4j_uri: str, var_dir: Path, tokens_file: Path, port: int, extra_env: Mapping[str, str] | None = None
 ) -> Iterator[Server]:
-    """`idgraph serve` on a loopback port, as `make run` starts it, until the block ends."""
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
-    env.update(
-        NEO4J_URI=neo4j_uri,
-        IDGRAPH_VAR_DIR=str(var_dir),
-        IDGRAPH_TOKENS_FILE=str(tokens_file),
-        IDGRAPH_ERASURE_KEY=ERASURE_KEY,
-        # These tests are about the page, not latency: a machine busy with the rest of the suite may take seconds.
-        IDGRAPH_QUERY_TIMEOUT_S="30",
-        **(extra_env or {}),
+    """`idgraph serve` on a loopback port, as `make run` starts it, until the block ends (tests/serving.py)."""
+    env = child_env(
+        neo4j_uri,
+        var_dir,
+        **{
+            "IDGRAPH_TOKENS_FILE": str(tokens_file),
+            "IDGRAPH_ERASURE_KEY": ERASURE_KEY,
+            # These tests are about the page, not latency: a machine busy with the rest of the suite may take seconds.
+            "IDGRAPH_QUERY_TIMEOUT_S": "30",
+            **(extra_env or {}),
+        },
     )
-    log = privacy.watch_file(var_dir / "serve.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + START_BOUND_S
-        while True:
-            assert process.poll() is None, f"idgraph serve exited with {process.returncode}:\n{server.log_tail()}"
-            try:
-                if httpx.get(f"{server.base_url}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (
-                f"idgraph serve did not answer in {START_BOUND_S}s:\n{server.log_tail()}"
-            )
-            time.sleep(0.1)
+    with serve_process(env, var_dir / "serve.log", port=port) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class GraphQLError(AssertionError):

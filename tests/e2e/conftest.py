@@ -5,7 +5,6 @@ These never touch the session database of tests/conftest.py nor a developer's da
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -18,26 +17,15 @@ from app.db import localserver
 from app.db.driver import AsyncDriver
 from tests.conftest import _fail_or_skip, free_port
 from tests.e2e.graphql_harness import Api, running_api, settings_with_tokens
+from tests.serving import child_env
 
 # `idgraph db up` waits for Bolt itself (180 s); this bound only keeps a hung command from hanging the suite.
 START_BOUND_S = 240.0
 
-# Variables that would point a child process at another database or change how it talks to it.
-_FOREIGN_DATABASE_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE", "IDGRAPH_VAR_DIR")
-
-
-def child_env(neo4j_uri: str, var_dir: Path) -> dict[str, str]:
-    """The environment of an idgraph child process bound to one database and one var/ directory.
-
-    IDGRAPH_LOCAL_DB=neo4j-local whatever Docker engine answers: docker compose would publish its own fixed port.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_DATABASE_ENV}
-    env.update(NEO4J_URI=neo4j_uri, IDGRAPH_VAR_DIR=str(var_dir), IDGRAPH_LOCAL_DB="neo4j-local")
-    return env
-
 
 class Cli:
-    """Runs `idgraph ...` in a child process, as an operator would, with one NEO4J_URI and one IDGRAPH_VAR_DIR."""
+    """Runs `idgraph ...` in a child process, as an operator would, with one NEO4J_URI and one IDGRAPH_VAR_DIR
+    (tests/serving.py's child environment)."""
 
     def __init__(self, neo4j_uri: str, var_dir: Path) -> None:
         self.env = child_env(neo4j_uri, var_dir)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 
 from app import auth
-from app.config import REPO_ROOT, Settings
+from app.config import Settings
 from app.db import localserver
 from app.db.driver import create_driver
 from app.db.schema import migrate
-from tests.conftest import free_port
-from tests.e2e.conftest import START_BOUND_S, child_env
+from tests.e2e.conftest import START_BOUND_S
 from tests.failure import privacy
+from tests.serving import child_env, serve_process
 
 pytestmark = pytest.mark.neo4j
 
@@ -96,31 +95,15 @@ def served(own_server: localserver.LocalServer) -> Iterator[Served]:
     _migrate(own_server)
     var_dir = own_server.home.parent
     token = auth.add_token(var_dir / "tokens.json", "e2e", list(auth.SCOPES))
-    port = free_port()
-    log = privacy.watch_file(var_dir / "serve.log")
     privacy.remember(SECRETS)
-    command = [sys.executable, "-m", "app.cli", "-v", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--log-level", "debug"],
-            cwd=REPO_ROOT,
-            env=child_env(own_server.uri, var_dir),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    served = Served(process, f"http://127.0.0.1:{port}", log, token, own_server)
-    try:
-        deadline = time.monotonic() + 30.0
-        while True:
-            assert process.poll() is None, f"idgraph serve exited with {process.returncode}:\n{served.log_tail()}"
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=5.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"idgraph serve did not answer within 30s:\n{served.log_tail()}"
-            time.sleep(0.1)
+    with serve_process(
+        child_env(own_server.uri, var_dir),
+        var_dir / "serve.log",
+        cli_args=["-v"],
+        serve_args=["--log-level", "debug"],
+        bound_s=30.0,
+    ) as started:
+        served = Served(started.process, started.base_url, started.log, token, own_server)
         # A fresh database plans every statement cold, which can take longer than a request's 5 s budget on a busy
         # 2-core machine (TIMEOUT): one write and one read first, repeated until they pass, with values the tests
         # never use, so the tests meet a warm service.
@@ -132,13 +115,6 @@ def served(own_server: localserver.LocalServer) -> Iterator[Served]:
         _until_ok(served, UPSERT, {"input": warm})
         _until_ok(served, RESOLVE, {"identities": warm["identities"]})
         yield served
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _until_ok(served: Served, query: str, variables: dict[str, Any]) -> None:

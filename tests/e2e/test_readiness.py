@@ -7,23 +7,19 @@ tests stop and start again underneath it with `idgraph db down` and `idgraph db 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from app.config import REPO_ROOT, Settings
+from app.config import Settings
 from app.db import localserver
 from app.db.driver import create_driver
 from app.db.queries import migrations
 from app.db.schema import migrate
-from tests.conftest import free_port
-from tests.e2e.conftest import START_BOUND_S, Cli, child_env
-from tests.failure import privacy
+from tests.e2e.conftest import START_BOUND_S, Cli
+from tests.serving import ServeProcess, child_env, serve_process
 
 pytestmark = pytest.mark.neo4j
 
@@ -34,53 +30,27 @@ RECOVERY_WAIT_S = 60.0
 class Service:
     """One `idgraph serve` child process and an HTTP client for it."""
 
-    def __init__(self, process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-        self.process = process
-        self.http = httpx.Client(base_url=base_url, timeout=30.0)
-        self.log = log
+    def __init__(self, served: ServeProcess) -> None:
+        self.served = served
+        self.process = served.process
+        self.http = httpx.Client(base_url=served.base_url, timeout=30.0)
 
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
 
     def log_tail(self) -> str:
-        return localserver.log_tail(self.log, 40)
+        return self.served.log_tail()
 
 
 @pytest.fixture(scope="module")
 def service(own_server: localserver.LocalServer) -> Iterator[Service]:
     var_dir = own_server.home.parent
-    port = free_port()
-    log = privacy.watch_file(var_dir / "serve.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO_ROOT,
-            env=child_env(own_server.uri, var_dir),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    service = Service(process, f"http://127.0.0.1:{port}", log)
-    try:
-        deadline = time.monotonic() + 30.0
-        while True:
-            assert process.poll() is None, f"idgraph serve exited with {process.returncode}:\n{service.log_tail()}"
-            try:
-                if service.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"idgraph serve did not answer within 30s:\n{service.log_tail()}"
-            time.sleep(0.1)
-        yield service
-    finally:
-        service.http.close()
-        process.terminate()
+    with serve_process(child_env(own_server.uri, var_dir), var_dir / "serve.log", bound_s=30.0) as served:
+        service = Service(served)
         try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            yield service
+        finally:
+            service.http.close()
 
 
 def _migrate(server: localserver.LocalServer) -> None:

@@ -2,11 +2,11 @@
 (`idgraph serve`, ingest workers) is kept, and at the end none may hold a phone number, an email address or any raw
 identity value a test sent.
 
-Used two ways:
-- tests/failure/conftest.py installs the watch for the failure suite (a package-scoped autouse fixture) and
-  tests/failure/test_zz_privacy.py, the suite's last module, asserts on what it saw;
-- as a pytest plugin for the whole suite: `pytest_plugins = ("tests.failure.privacy",)` in tests/conftest.py turns on
-  the hooks below, which watch from the start of the session and fail it at the end when a value leaked.
+A pytest plugin for the whole suite: `pytest_plugins = ("tests.failure.privacy",)` in tests/conftest.py turns on the
+hooks below, which watch from the start of the session and, in pytest_sessionfinish (after every test, whatever
+their order or selection, and after every fixture's teardown), fail the session when a value leaked. The failure
+suite's package fixture (tests/failure/conftest.py) raises log levels while it runs; without the plugin (`-p no:...`)
+it installs a watch of its own and checks it at the end of the package.
 """
 
 from __future__ import annotations
@@ -128,7 +128,6 @@ def _excerpt(text: str, start: int, end: int, margin: int = 60) -> str:
 class _State:
     watch: PrivacyWatch | None = None
     handler: logging.Handler | None = None
-    checked = False
     leaked: str | None = None  # the whole-suite watch's report, when it found something
 
 
@@ -155,7 +154,7 @@ def start() -> PrivacyWatch:
     watch = PrivacyWatch()
     handler = _Handler(watch)
     logging.getLogger().addHandler(handler)
-    _State.watch, _State.handler, _State.checked = watch, handler, False
+    _State.watch, _State.handler = watch, handler
     return watch
 
 
@@ -181,14 +180,6 @@ def raise_levels() -> Levels:
 def restore_levels(saved: Levels) -> None:
     for logger, level in reversed(saved):
         logger.setLevel(level)
-
-
-def mark_checked() -> None:
-    _State.checked = True
-
-
-def was_checked() -> bool:
-    return _State.checked
 
 
 def remember(values: Iterable[str]) -> None:

@@ -42,9 +42,31 @@ async def test_schema_has_the_named_constraints(driver: AsyncDriver, settings: S
     assert {"profile_id", "profile_source_record", "identity_key_value", "suppression_hash"} <= names
 
 
+CONCURRENT_CREATE = "idgraph-test-concurrent-create"
+BLOCKED_WAIT_S = 30.0
+
+
+async def _until_blocked(driver: AsyncDriver, database: str, marker: str, waiter: asyncio.Task[str]) -> None:
+    """Until the server lists a transaction running the statement marked `marker` as blocked on a lock; fails at
+    once when `waiter` finishes instead, and after BLOCKED_WAIT_S when it never blocks."""
+    deadline = asyncio.get_running_loop().time() + BLOCKED_WAIT_S
+    while True:
+        records, _, _ = await driver.execute_query(
+            "SHOW TRANSACTIONS YIELD status, currentQuery "
+            "WHERE status STARTS WITH 'Blocked' AND currentQuery CONTAINS $marker RETURN count(*) AS n",
+            marker=marker,
+            database_=database,
+        )
+        if records[0]["n"]:
+            return
+        assert not waiter.done(), f"the second writer did not wait for the first transaction: {waiter.result()!r}"
+        assert asyncio.get_running_loop().time() < deadline, f"no transaction blocked within {BLOCKED_WAIT_S:g}s"
+        await asyncio.sleep(0.05)
+
+
 async def test_concurrent_creates_of_one_identity_leave_one_node(driver: AsyncDriver, settings: Settings) -> None:
     """Two open transactions CREATE the same (key, value): the second waits on the first, then is rejected."""
-    create = "CREATE (:Identity {key: 'phone_number', value: '+14155552671'})"
+    create = "/* idgraph-test-concurrent-create */ CREATE (:Identity {key: 'phone_number', value: '+14155552671'})"
     async with driver.session(database=settings.neo4j_database) as first_session:
         first = await first_session.begin_transaction()
         await (await first.run(create)).consume()  # uncommitted node holding the constraint's index entry
@@ -58,7 +80,7 @@ async def test_concurrent_creates_of_one_identity_leave_one_node(driver: AsyncDr
                 return "committed"
 
         second = asyncio.create_task(second_writer())
-        await asyncio.sleep(1.0)
+        await _until_blocked(driver, settings.neo4j_database, CONCURRENT_CREATE, second)
         assert not second.done(), "the second writer should wait for the first transaction's lock"
         await first.commit()
         assert await asyncio.wait_for(second, 30) == "rejected"

@@ -21,14 +21,29 @@ def test_the_signature_is_hex_hmac_sha256_of_timestamp_dot_body() -> None:
     assert sign(SECRET, TS, BODY) == f"sha256={expected}"
 
 
-def test_a_correct_signature_within_the_window_passes() -> None:
-    verify_signature(SECRET, timestamp=TS, signature=sign(SECRET, TS, BODY), body=BODY, now=NOW + 299)
-    verify_signature(SECRET, timestamp=TS, signature=sign(SECRET, TS, BODY), body=BODY, now=NOW - 299)
+def accepted(signature: str | None, *, body: bytes = BODY, timestamp: str = TS, now: float = NOW) -> bool:
+    """Whether verify_signature lets the delivery through (True) or refuses it as Unauthenticated (False)."""
+    try:
+        verify_signature(SECRET, timestamp=timestamp, signature=signature, body=body, now=now)
+    except Unauthenticated:
+        return False
+    return True
 
 
-def test_upper_case_hex_and_scheme_are_accepted() -> None:
-    signature = sign(SECRET, TS, BODY).upper()
-    verify_signature(SECRET, timestamp=TS, signature=signature, body=BODY, now=NOW)
+def test_a_correct_signature_within_the_window_passes_and_the_same_delivery_tampered_with_does_not() -> None:
+    signature = sign(SECRET, TS, BODY)
+    for now in (NOW + 299, NOW - 299, NOW):
+        assert accepted(signature, now=now), f"refused {now - NOW:+g} s from its timestamp"
+        assert not accepted(signature, body=BODY.replace(b"e-1", b"e-2"), now=now), "a changed body passed"
+        assert not accepted(signature, timestamp=str(int(NOW) - 1), now=now), "a changed timestamp passed"
+        assert not accepted(sign("other", TS, BODY), now=now), "another secret's signature passed"
+
+
+def test_upper_case_hex_and_scheme_are_accepted_and_still_checked() -> None:
+    upper = sign(SECRET, TS, BODY).upper()
+    assert upper.startswith("SHA256=") and upper != sign(SECRET, TS, BODY)
+    assert accepted(upper)
+    assert not accepted(sign(SECRET, TS, BODY + b" ").upper()), "an upper-cased signature of another body passed"
 
 
 @pytest.mark.parametrize(
