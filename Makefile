@@ -21,8 +21,9 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test,dev]"
 	@touch $@
 
-# The /inspect page's graph library (cytoscape), from the npm registry at the versions pinned in
-# web/package-lock.json. The app serves it from web/node_modules: no CDN, no committed copy.
+# The pages' browser libraries (cytoscape for /inspect; GraphiQL, React and ReactDOM for /graphql), from the npm
+# registry at the versions pinned in web/package-lock.json. The app serves them from web/node_modules (a wheel
+# carries copies, app/web/vendor.json lists them): no CDN, no committed copy.
 web: $(WEB_INSTALLED)
 
 $(WEB_INSTALLED): web/package.json web/package-lock.json

@@ -22,6 +22,7 @@ def default_var_dir() -> Path:
         return REPO_ROOT / "var"
     return Path.cwd() / "var"
 
+
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 # The shortest erasure key accepted (bytes of IDGRAPH_ERASURE_KEY or of the key file): a generated key has 64.
