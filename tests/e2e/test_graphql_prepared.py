@@ -44,8 +44,8 @@ class Served:
 
 
 def prepared_documents(app: Starlette) -> PreparedDocuments:
-    for route in app.routes:
-        if getattr(route, "path", None) == "/graphql":
+    for route in app.routes:  # the API's route, not the GraphiQL page's GET route before it
+        if getattr(route, "path", None) == "/graphql" and hasattr(getattr(route, "endpoint", None), "schema"):
             schema = route.endpoint.schema  # type: ignore[attr-defined]
             assert isinstance(schema, Schema)
             return schema.prepared
