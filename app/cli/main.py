@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from app.cli.commands import add_data_commands
+from app.cli.importing import add_import_command
 from app.cli.keys import add_key_commands
 from app.config import Settings
 from app.errors import AppError
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     add_data_commands(commands)
+    add_import_command(commands)
     add_key_commands(commands)
     return parser
 
