@@ -280,12 +280,16 @@ def add_data_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     export = commands.add_parser(
         "export",
         help="write every profile with its customer id as JSON Lines",
-        description="Write one JSON object per profile: profile_id, source, source_id, customer_id (the id of the "
-        "oldest profile of its customer). Streams page by page; the pages are read at different moments, so "
-        "a graph that changes during the export gives a mix of before and after.",
+        description="Write one JSON object per profile, in profile id order: profile_id, source, source_id, "
+        "customer_id (the id of the oldest profile, by created_at then id, of its customer: the profiles its "
+        "shared identities and merges connect). Customers are whole: one larger than IDGRAPH_MAX_COMPONENT_NODES, "
+        "which resolve reads only in part, still gets one customer_id, the oldest of all its profiles. Streams: "
+        "two passes over the profiles, page by page (what links them, then the rows), in one read transaction; "
+        "Neo4j reads at read-committed isolation, so a graph that changes during the export may give a mix of "
+        "before and after.",
     )
     export.add_argument("--out", metavar="PATH", help="output file (default: stdout); written whole or not at all")
-    export.add_argument("--page-size", type=positive, default=1000, help=argparse.SUPPRESS)
+    export.add_argument("--page-size", type=positive, default=5000, help=argparse.SUPPRESS)
     export.set_defaults(run=_export)
 
     resolve = commands.add_parser(

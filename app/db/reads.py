@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from app.db import records
+from app.db import export, records
 from app.db.base import RepositoryBase
 from app.db.snapshots import component_from, explanation_from, links_capped, snapshot_from
 from app.db.statements import key_params
@@ -82,12 +82,5 @@ class ReadRepository(RepositoryBase):
             raise Conflict(f"the customer has more than {max_nodes} nodes: too large to explain")
         return explanation_from(profile_a, profile_b, rows[0])
 
-    async def export_rows(self, *, page_size: int = 1000, max_nodes: int = 2000) -> AsyncIterator[ExportRow]:
-        after = ""
-        while True:
-            rows = await self._query("export_page", after=after, limit=page_size, max_nodes=max_nodes)
-            for r in rows:
-                yield ExportRow(r["profile_id"], r["source"] or "", r["source_id"], r["customer_id"])
-            if len(rows) < page_size:
-                return
-            after = rows[-1]["profile_id"]
+    def export_rows(self, *, batch_size: int = 5000) -> AsyncIterator[ExportRow]:
+        return export.export_rows(self._driver, self._database, batch_size=batch_size)

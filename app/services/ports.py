@@ -202,7 +202,10 @@ class Repository(Protocol):
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...
 
-    def export_rows(self, *, page_size: int, max_nodes: int) -> AsyncIterator[ExportRow]: ...
+    def export_rows(self, *, batch_size: int) -> AsyncIterator[ExportRow]:
+        """Every profile in id order with the oldest profile of its whole component as customer_id, streamed;
+        `batch_size` profiles per page."""
+        ...
 
 
 class MaintenanceStore(Protocol):

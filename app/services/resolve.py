@@ -142,5 +142,7 @@ class Reads(ServiceBase):
             raise NotFound("no such profile")
         return explanation
 
-    def export_rows(self, page_size: int = 1000) -> AsyncIterator[ExportRow]:
-        return self.repo.export_rows(page_size=page_size, max_nodes=self._max_nodes)
+    def export_rows(self, page_size: int = 5000) -> AsyncIterator[ExportRow]:
+        """Every profile in id order with its customer's id: the oldest profile of its whole component (the export
+        does not stop at max_component_nodes). Streams, `page_size` profiles per page."""
+        return self.repo.export_rows(batch_size=page_size)

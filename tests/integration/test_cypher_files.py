@@ -16,7 +16,7 @@ from app.db.queries import cypher_dir, query
 pytestmark = pytest.mark.neo4j
 
 NAMES = sorted(p.stem for p in cypher_dir().glob("*.cypher"))
-COMPONENT_QUERIES = ["resolve_snapshot", "profiles_snapshot", "component_from_profiles", "export_page", "explain_link"]
+COMPONENT_QUERIES = ["resolve_snapshot", "profiles_snapshot", "component_from_profiles", "explain_link"]
 
 
 def code_text() -> str:

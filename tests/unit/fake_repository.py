@@ -194,10 +194,11 @@ class InMemoryRepository:
             here = back
         return Explanation((profile_a, profile_b), True, tuple(reversed(steps)))
 
-    async def export_rows(self, *, page_size: int, max_nodes: int) -> AsyncIterator[ExportRow]:
+    async def export_rows(self, *, batch_size: int) -> AsyncIterator[ExportRow]:
         g = self.graph
+        whole = len(g.profiles) + len(g.identities)  # the export's components are whole, however large
         for pid, profile in sorted(g.profiles.items()):
-            oldest = min(self._component(g, pid, max_nodes).profile_ids, key=lambda p: (g.profiles[p].created_at, p))
+            oldest = min(self._component(g, pid, whole).profile_ids, key=lambda p: (g.profiles[p].created_at, p))
             yield ExportRow(pid, profile.source, profile.source_id, oldest)
 
     async def upsert_profiles(
