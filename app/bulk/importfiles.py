@@ -135,7 +135,9 @@ class ProfileFiles:
 
     def take(self, nodes: Mapping[int, Any]) -> Iterator[tuple[int, list[str], dict[str, Any]]]:
         """Remove the rows of `nodes` from the files and yield each as (node, its cells up to version, its
-        attributes), to be written again with changes."""
+        attributes), to be written again with changes. With no `nodes` the files stay as they were written."""
+        if not nodes:
+            return
         self.close()
         taken: list[tuple[int, list[str], dict[str, Any]]] = []
         for columns, path in self.paths.items():
