@@ -86,8 +86,8 @@ test: install neo4j-local lint
 # 2-core machine, 4 of them writing the 1M graph through the offline importer); pathological shapes
 # (bench.pathological, about 2); `idgraph ingest` beside an idempotent MERGE floor and the raw CREATE baseline
 # (bench.ingest, about 1; the issue's figure is --records 1000000, about 13); `idgraph export` beside the paged
-# export it replaced (bench.export, about 1 at 100k; the issue's figure is --profiles 375000, about 3); `idgraph import`
-# from the file to a ready database against 10,000 records/s (bench.import_load, under 1 at 200k; the issue's figure
+# export it replaced (bench.export, under 1 at 50k; the issue's figure is --profiles 375000, about 3); `idgraph import`
+# from the file to a ready database against 10,000 records/s (bench.import_load, under 1 at 100k; the issue's figure
 # is --records 1000000, and --records 375000 --export times the import then `idgraph export`). BENCH_LARGE=200000
 # BENCH_ROUNDS=2000 makes a quick run.
 # bench.engine_latency (no HTTP) runs on its own.
@@ -95,8 +95,8 @@ BENCH_PROFILES ?= 10000
 BENCH_LARGE ?= 1000000
 BENCH_ROUNDS ?= 10000
 BENCH_RECORDS ?= 20000
-BENCH_EXPORT ?= 100000
-BENCH_IMPORT ?= 200000
+BENCH_EXPORT ?= 50000
+BENCH_IMPORT ?= 100000
 bench: install neo4j-local
 	$(BIN)/python -m bench.summary --reset
 	$(BIN)/python -m bench.http_latency --profiles $(BENCH_PROFILES) --large $(BENCH_LARGE) --rounds $(BENCH_ROUNDS)
