@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from app.config import Settings
@@ -10,18 +8,8 @@ from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.domain.strategy import Strategy, default_strategy
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.erasure_key import ERASURE_KEY
-
-
-class Clock:
-    """A test clock: one second passes per reading, so 'oldest profile' and 'within 7 days' are deterministic."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(seconds=1)
-        return self.now
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from app.domain.suppression import key_fingerprint, suppression_hash
 from app.erasure_key import ErasureKey, StoredKey
 from app.errors import ErasureKeyMismatch, Suppressed
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.erasure_key import ERASURE_KEY
-from tests.integration.conftest import Clock
 
 pytestmark = pytest.mark.neo4j
 

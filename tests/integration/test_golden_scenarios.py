@@ -20,7 +20,8 @@ from app.domain.model import (
 from app.domain.strategy import OnSuppressedValue, default_strategy
 from app.errors import InvalidInput, Suppressed
 from app.services.identity import IdentityService
-from tests.integration.conftest import Clock, make_service
+from tests.clock import Clock
+from tests.integration.conftest import make_service
 
 pytestmark = pytest.mark.neo4j
 

@@ -17,9 +17,10 @@ from app.domain.model import IdentityKey, ProfileInput, ResolutionStatus
 from app.domain.strategy import Protections, default_strategy
 from app.domain.suppression import suppression_hash
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.erasure_key import ERASURE_KEY
 from tests.integration.bulk_helpers import components, counts, holdings, load, wipe, write_jsonl
-from tests.integration.conftest import Clock, make_service
+from tests.integration.conftest import make_service
 
 pytestmark = pytest.mark.neo4j
 

@@ -16,8 +16,8 @@ from app.domain.model import ProfileInput, ResolutionStatus
 from app.domain.strategy import Strategy, default_strategy
 from app.errors import Conflict, InvalidInput
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.erasure_key import ERASURE_KEY
-from tests.integration.conftest import Clock
 
 pytestmark = pytest.mark.neo4j
 

@@ -20,8 +20,8 @@ from app.db.retention import RetentionRepository
 from app.domain.model import ProfileInput
 from app.domain.retention import RETENTION_ACTOR, Retention, RunStatus
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.erasure_key import ERASURE_KEY
-from tests.integration.conftest import Clock
 
 pytestmark = pytest.mark.neo4j
 

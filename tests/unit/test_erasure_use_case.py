@@ -11,26 +11,11 @@ from app.domain.model import ErasedRecord, IdentityKey, ProfileInput, Resolution
 from app.errors import Conflict, InvalidInput, NotFound, Suppressed
 from app.services.identity import IdentityService
 from tests.unit.fake_repository import InMemoryRepository
-from tests.unit.use_case_support import EMAIL, PHONE, Clock, make_service
+from tests.unit.use_case_support import EMAIL, PHONE
 
 PHONE_VALUE = IdentityKey(PHONE, "+14155552671")
 ANN = IdentityKey(EMAIL, "ann@example.com")
 BOB = IdentityKey(EMAIL, "bob@example.com")
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def repo() -> InMemoryRepository:
-    return InMemoryRepository()
-
-
-@pytest.fixture
-def service(repo: InMemoryRepository, clock: Clock) -> IdentityService:
-    return make_service(repo, clock)
 
 
 async def household(service: IdentityService) -> tuple[str, str]:

@@ -12,24 +12,9 @@ from app.domain.model import IdentityKey, ProfileInput, RejectionReason, Resolut
 from app.domain.strategy import OnSuppressedValue, Protections, Strategy, default_strategy
 from app.errors import Conflict, InvalidInput, NotFound, Suppressed
 from app.services.identity import IdentityService
+from tests.clock import Clock
 from tests.unit.fake_repository import InMemoryRepository
-from tests.unit.use_case_support import ACCOUNT, EMAIL, PHONE, Clock, make_service
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def repo() -> InMemoryRepository:
-    return InMemoryRepository()
-
-
-@pytest.fixture
-def service(repo: InMemoryRepository, clock: Clock) -> IdentityService:
-    return make_service(repo, clock)
-
+from tests.unit.use_case_support import ACCOUNT, EMAIL, PHONE, make_service
 
 DEFAULT = default_strategy()
 
