@@ -18,19 +18,11 @@ if TYPE_CHECKING:
     from app.bulk.mappings import FieldMapping
 
 
-from app.cli.engine import engine, positive, print_json
+from app.cli.engine import bulk_inputs, engine, positive, print_json
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from app.bulk.ingest import check_inputs, check_mapping, default_rejects
-    from app.bulk.mappings import load_mapping
-
-    paths = [Path(f) for f in args.files]
-    mapping = load_mapping(args.mapping) if args.mapping else None
-    rejects = Path(args.rejects) if args.rejects else default_rejects(paths[0])
-    check_inputs(paths, mapping, rejects)
-    if mapping is not None:
-        check_mapping(mapping, settings.strategy())
+    paths, mapping, rejects = bulk_inputs(args, settings)
     try:
         return asyncio.run(_load(settings, paths, mapping, rejects, args.batch_size, args.workers))
     except OSError as exc:  # an input or the rejects file could not be read or written

@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from app.config import Settings
@@ -14,6 +15,7 @@ from app.erasure_key import ErasureKey
 from app.errors import DatabaseUnavailable, ErasureKeyMismatch, Timeout
 
 if TYPE_CHECKING:
+    from app.bulk.mappings import FieldMapping
     from app.db.maintenance import MaintenanceRepository
     from app.services.identity import IdentityService
 
@@ -32,7 +34,6 @@ async def engine(
     from app.db.driver import create_driver
     from app.db.keystore import KeyStore
     from app.db.maintenance import MaintenanceRepository
-    from app.db.records import token_key
     from app.db.repository import Neo4jRepository
     from app.services.identity import IdentityService
 
@@ -48,14 +49,7 @@ async def engine(
                 raise
             except (DatabaseUnavailable, Timeout):
                 pass  # unchecked, the key hashes nothing: the command meets the outage and reports it its own way
-        repo = Neo4jRepository(
-            driver,
-            token_key=token_key(erasure_key),
-            database=settings.neo4j_database,
-            timeout_s=settings.query_timeout_s,
-            erasure_key=checked,
-            max_links_per_profile=strategy.protections.max_identities_per_profile,
-        )
+        repo = Neo4jRepository.configured(driver, settings, strategy, checked)
         service = IdentityService(repo, strategy, checked, max_component_nodes=settings.max_component_nodes)
         maintenance = MaintenanceRepository(
             driver,
@@ -77,3 +71,17 @@ def positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def bulk_inputs(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], FieldMapping | None, Path]:
+    """The files, field mapping and rejects file of `ingest` and `import`, checked before anything is read."""
+    from app.bulk.ingest import check_inputs, check_mapping, default_rejects
+    from app.bulk.mappings import load_mapping
+
+    paths = [Path(f) for f in args.files]
+    mapping = load_mapping(args.mapping) if args.mapping else None
+    rejects = Path(args.rejects) if args.rejects else default_rejects(paths[0])
+    check_inputs(paths, mapping, rejects)
+    if mapping is not None:
+        check_mapping(mapping, settings.strategy())
+    return paths, mapping, rejects

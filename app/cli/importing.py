@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from app.cli.engine import positive
+from app.cli.engine import bulk_inputs, positive
 from app.config import Settings
 from app.errors import InvalidInput
 
 
 def _import(args: argparse.Namespace, settings: Settings) -> int:
     from app.bulk import importing
-    from app.bulk.ingest import check_inputs, check_mapping, default_rejects
-    from app.bulk.mappings import load_mapping
 
-    paths = [Path(f) for f in args.files]
-    mapping = load_mapping(args.mapping) if args.mapping else None
-    rejects = Path(args.rejects) if args.rejects else default_rejects(paths[0])
-    check_inputs(paths, mapping, rejects)
-    if mapping is not None:
-        check_mapping(mapping, settings.strategy())
+    paths, mapping, rejects = bulk_inputs(args, settings)
     try:
         report = importing.run(
             settings, paths, mapping=mapping, rejects_path=rejects, workers=args.workers, stream=sys.stderr

@@ -46,6 +46,15 @@ def _repeated(props: Mapping[str, Any], request_id: str, profile_id: str) -> Era
     return records.receipt_from(props)
 
 
+async def _record_receipt(tx: AsyncTransaction, **receipt: Any) -> ErasureReceipt:
+    """Record the receipt of an erasure (cypher/record_erasure.cypher); when a concurrent erasure took its request id
+    meanwhile, roll back and try again (Interfered): the next try finds that receipt."""
+    rows = await fetch(tx, "record_erasure", **receipt)
+    if not rows[0]["created"]:
+        raise Interfered()
+    return records.receipt_from(rows[0]["receipt"])
+
+
 class ErasureRepository(WriteRepository):
     async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan:
         async def work(tx: AsyncTransaction) -> ErasurePlan:
@@ -91,9 +100,8 @@ class ErasureRepository(WriteRepository):
             )[0]
             suppressed = sorted(set(hashes.values) | set(hashes.records))
             await fetch(tx, "add_suppressions", hashes=suppressed, now=now, request_id=request_id)
-            receipt = await fetch(
+            return await _record_receipt(
                 tx,
-                "record_erasure",
                 request_id=request_id,
                 requested_by=requested_by,
                 reason=reason,
@@ -105,11 +113,46 @@ class ErasureRepository(WriteRepository):
                 suppressed=len(set(hashes.values)),
                 records_suppressed=len(set(hashes.records)),
             )
-            if not receipt[0]["created"]:  # the request id was taken by an erasure that committed meanwhile
-                raise Interfered()
-            return records.receipt_from(receipt[0]["receipt"])
 
         receipt, _ = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
+        return receipt
+
+    async def suppress_absent(
+        self,
+        identities: Sequence[IdentityKey],
+        hashes: Sequence[str],
+        *,
+        request_id: str,
+        requested_by: str,
+        reason: str,
+        now: datetime,
+    ) -> ErasureReceipt | None:
+        """Put the keyed hashes of values nobody holds on the suppression list, with a receipt (nothing deleted), in
+        one transaction; None, writing nothing, when one of the values is held by a profile after all. Each value's
+        identity node is merged first (a placeholder, deleted again before commit): a writer creating it meanwhile
+        commits first (and the value is found held) or waits for this transaction (and then finds it suppressed)."""
+
+        async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
+            found = await fetch(tx, "claim_absent_identities", identities=key_params(sorted(set(identities))))
+            if any(r["held"] for r in found):
+                return None
+            await fetch(tx, "delete_identities", identities=key_params(sorted(set(identities))))
+            await fetch(tx, "add_suppressions", hashes=sorted(set(hashes)), now=now, request_id=request_id)
+            return await _record_receipt(
+                tx,
+                request_id=request_id,
+                requested_by=requested_by,
+                reason=reason,
+                now=now,
+                subject=None,
+                profile_ids=[],
+                profiles_deleted=0,
+                identities_deleted=0,
+                suppressed=len(set(hashes)),
+                records_suppressed=0,
+            )
+
+        receipt, _ = await self._write(work)
         return receipt
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None:

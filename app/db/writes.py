@@ -1,5 +1,5 @@
 """Writes: upserts (suppression list and identity cap checked in the same transaction), merge, unmerge,
-unlink, and the suppression of absent values."""
+unlink."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from app.db import records
 from app.db.queries import query
 from app.db.reads import ReadRepository
 from app.db.snapshots import snapshot_from
-from app.db.statements import fetch, key_params
+from app.db.statements import fetch
 from app.db.transactions import Interfered
 from app.domain.model import (
-    ErasureReceipt,
     IdentityKey,
 )
 from app.services.ports import (
@@ -168,48 +167,6 @@ class WriteRepository(ReadRepository):
 
         merged, token = await self._write(work)
         return token if merged else None
-
-    async def suppress_absent(
-        self,
-        identities: Sequence[IdentityKey],
-        hashes: Sequence[str],
-        *,
-        request_id: str,
-        requested_by: str,
-        reason: str,
-        now: datetime,
-    ) -> ErasureReceipt | None:
-        """Put the keyed hashes of values nobody holds on the suppression list, with a receipt (nothing deleted), in
-        one transaction; None, writing nothing, when one of the values is held by a profile after all. Each value's
-        identity node is merged first (a placeholder, deleted again before commit): a writer creating it meanwhile
-        commits first (and the value is found held) or waits for this transaction (and then finds it suppressed)."""
-
-        async def work(tx: AsyncTransaction) -> ErasureReceipt | None:
-            found = await fetch(tx, "claim_absent_identities", identities=key_params(sorted(set(identities))))
-            if any(r["held"] for r in found):
-                return None
-            await fetch(tx, "delete_identities", identities=key_params(sorted(set(identities))))
-            await fetch(tx, "add_suppressions", hashes=sorted(set(hashes)), now=now, request_id=request_id)
-            receipt = await fetch(
-                tx,
-                "record_erasure",
-                request_id=request_id,
-                requested_by=requested_by,
-                reason=reason,
-                now=now,
-                subject=None,
-                profile_ids=[],
-                profiles_deleted=0,
-                identities_deleted=0,
-                suppressed=len(set(hashes)),
-                records_suppressed=0,
-            )
-            if not receipt[0]["created"]:
-                raise Interfered()
-            return records.receipt_from(receipt[0]["receipt"])
-
-        receipt, _ = await self._write(work)
-        return receipt
 
     async def suppressed_among(self, hashes: Sequence[str]) -> set[str]:
         rows = await self._query("suppressed_hashes", hashes=list(hashes))

@@ -20,7 +20,6 @@ from app.auth import TokenFile
 from app.bulk.retention import RetentionMetrics, RetentionScheduler
 from app.config import Settings
 from app.db.driver import AsyncDriver, create_driver
-from app.db.records import token_key
 from app.db.repository import Neo4jRepository
 from app.db.webhook_events import WebhookEventRepository
 from app.erasure_key import ErasureKey
@@ -106,14 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
         driver = create_driver(resolved)
         checked_key = ErasureKey(erasure_key)  # checked against the database's before it hashes
-        repo = Neo4jRepository(
-            driver,
-            token_key=token_key(erasure_key),
-            database=resolved.neo4j_database,
-            timeout_s=resolved.query_timeout_s,
-            erasure_key=checked_key,
-            max_links_per_profile=strategy.protections.max_identities_per_profile,
-        )
+        repo = Neo4jRepository.configured(driver, resolved, strategy, checked_key)
         service = IdentityService(repo, strategy, checked_key, max_component_nodes=resolved.max_component_nodes)
         # Checked now when the database answers, so the first request can hash; else as soon as it does.
         await erasure_key_refusal(checked_key, driver, resolved)

@@ -6,11 +6,9 @@ of it is committed. app/web/app.py turns these into routes.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from pathlib import Path
 
-from app.web import vendor
+from app.web import pages, vendor
 
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "inspect"
 PAGE = STATIC_DIR / "index.html"
@@ -22,30 +20,9 @@ MISSING_VENDOR = "the inspector's graph library is not installed: run `make inst
 _CYTOSCAPE_STYLE = ".__________cytoscape_container { position: relative; }"
 
 
-def _style_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
 # Everything the page loads comes from this server; the token never leaves for another origin.
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        "script-src 'self'",
-        f"style-src 'self' {_style_hash(_CYTOSCAPE_STYLE)}",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-    ]
-)
-
-PAGE_HEADERS = {
-    "content-security-policy": CONTENT_SECURITY_POLICY,
-    "cache-control": "no-cache",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-}
+CONTENT_SECURITY_POLICY = pages.content_security_policy(inline_styles=[_CYTOSCAPE_STYLE])
+PAGE_HEADERS = pages.page_headers(CONTENT_SECURITY_POLICY)
 
 
 def vendor_file(name: str) -> Path | None:
