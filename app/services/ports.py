@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from app.domain.changes import ChangeEvent, ChangeType
 from app.domain.folding import Fold, FoldOutcome
 from app.domain.model import (
     Component,
@@ -228,3 +229,29 @@ class MaintenanceStore(Protocol):
 
 
 # -- retention purge ------------------------------------------------------------------------------------------
+
+
+# -- change log -----------------------------------------------------------------------------------------------
+
+
+class ChangeLog(Protocol):
+    """Reading the change log (app/domain/changes.py). The events themselves are written by the repository's write
+    methods, in the transaction of the change they describe."""
+
+    async def changes(
+        self,
+        *,
+        after: int,
+        limit: int,
+        types: frozenset[ChangeType] | None = None,
+        profile_ids: Sequence[str] | None = None,
+        customer_id: str | None = None,
+    ) -> list[ChangeEvent]:
+        """Up to `limit` events with seq > `after`, in seq order. `types`: only these types. `profile_ids`: only events
+        naming one of these profiles; `customer_id`: only events whose customer before or after is this id (with
+        both filters: events matching either; the inspector's history of a customer and its former profiles)."""
+        ...
+
+    async def last_change(self) -> int:
+        """The seq of the newest event (0: none yet)."""
+        ...
