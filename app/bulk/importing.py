@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.bulk import importfiles
-from app.bulk.importserver import Target
+from app.bulk.importserver import target_for
 from app.bulk.ingest import Cursor, IngestReport, Line, RejectsFile, open_inputs, summary
 from app.bulk.mappings import FieldMapping
 from app.bulk.progress import Progress, human_duration
@@ -306,7 +306,7 @@ def run(
     say: Callable[[str], None] = (lambda text: print(f"import: {text}", file=stream, flush=True)) if stream else (
         lambda text: None
     )  # fmt: skip
-    target = Target.check(settings, say)
+    target = target_for(settings, say)
     started = time.monotonic()
     report = ImportReport(files=len(paths), rejects_path=rejects_path)
     scratch = target.scratch()
