@@ -3,6 +3,7 @@ to a ready, serving database, against the issue's target (at least 10,000 record
 
     .venv/bin/python -m bench.import_load --records 1000000            # the issue's figure
     .venv/bin/python -m bench.import_load --records 375000 --export    # then `idgraph export`, timed too
+    .venv/bin/python -m bench.import_load --records 375000 --export --splink   # and Splink on the same file
 
 The file comes from bench/datagen.py, written as bench.ingest writes it (the same generator and seed). `idgraph
 import FILE` runs as a child process, as an operator runs it, against a neo4j-local of this benchmark's own laid out
@@ -19,7 +20,9 @@ kernel's accounting of the child (wait4: the command, its normalizing workers an
 a sampler reads /proc every 0.5 s to split that between the main process, the workers and neo4j-admin, and to
 read the CPU of the Neo4j servers (the one started empty, stopped by the import; the one the import starts, read
 once more when the database is ready). With --export, `idgraph export --out FILE` runs next, as a child process,
-and the total of both is reported.
+and the total of both is reported. With --splink (needs `pip install -e '.[bench]'`), bench/splink_link.py
+links the same file with Splink 5 on DuckDB in the same run, and the clusters are compared record by record with
+the export's customers.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from neo4j import AsyncGraphDatabase
 
 from app.config import REPO_ROOT
 from app.db import localserver
+from bench import splink_link
 from bench.harness import (
     WORK,
     Target,
@@ -57,6 +61,22 @@ from bench.ingest import generate
 
 TARGET_RATE = 10_000  # records/s, file to a ready database, at 1M records (issue 17)
 ISSUE_RECORDS = 1_000_000
+SPLINK_TARGET = 3.0  # import + export at most 3x Splink's linkage of the same file (issue 17)
+
+
+def splink_version() -> str:
+    from importlib.metadata import version
+
+    return version("splink")
+
+
+def contested_rule() -> bool:
+    """Whether the packaged strategy keeps contested identities apart (issue 19): Splink's side applies it too."""
+    from app.domain.strategy import default_strategy
+
+    return bool(getattr(default_strategy().protections, "contested_identities", False))
+
+
 VAR = WORK / "import-var"  # the command's IDGRAPH_VAR_DIR: the scratch server's home is VAR/neo4j
 SAMPLE_S = 0.5
 
@@ -164,6 +184,8 @@ class Loaded:
     export_s: float | None = None
     export_cpu_s: float | None = None
     exported: int = 0
+    splink: splink_link.Linkage | None = None
+    agreement: splink_link.Agreement | None = None
 
 
 STAGE = re.compile(r"(\w[\w ]*?) [\d:]+ \((\d+(?:\.\d+)?)s\)")
@@ -236,9 +258,13 @@ def run_import(server: localserver.LocalServer, path: Path, workers: int) -> Loa
     )  # fmt: skip
 
 
-def run_export(server: localserver.LocalServer) -> tuple[float, float, int]:
-    """`idgraph export --out FILE` as a child process: seconds, CPU (wait4), lines written."""
-    out = WORK / "import-export.jsonl"
+EXPORT = WORK / "import-export.jsonl"
+
+
+def run_export(server: localserver.LocalServer, *, keep: bool = False) -> tuple[float, float, int]:
+    """`idgraph export --out FILE` as a child process: seconds, CPU (wait4), lines written (the file is kept at
+    EXPORT with `keep`)."""
+    out = EXPORT
     command = [sys.executable, "-m", "app.cli", "export", "--out", str(out)]
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, env=child_env(server.uri, VAR), stdout=subprocess.DEVNULL)
@@ -248,7 +274,8 @@ def run_export(server: localserver.LocalServer) -> tuple[float, float, int]:
         raise SystemExit("idgraph export failed")
     with out.open("rb") as lines:
         count = sum(1 for _ in lines)
-    out.unlink()
+    if not keep:
+        out.unlink()
     return seconds, usage.ru_utime + usage.ru_stime, count
 
 
@@ -303,8 +330,23 @@ def report(args: argparse.Namespace, size: int, run: Loaded, load_at_start: floa
         body += (
             f"\n\nThen `idgraph export --out FILE` (child process): {run.exported:,} profiles in {run.export_s:,.1f} s "
             f"({run.exported / run.export_s:,.0f} profiles/s, CPU {run.export_cpu_s or 0:,.1f} s). Import (file to "
-            f"ready) plus export: **{run.seconds + run.export_s:,.1f} s**. (The issue compares this with a Splink "
-            "linkage of the same file in the same run; Splink is not part of this benchmark.)"
+            f"ready) plus export: **{run.seconds + run.export_s:,.1f} s**."
+        )
+    if run.splink is not None and run.agreement is not None and run.export_s is not None:
+        both_s = run.seconds + run.export_s
+        ratio = both_s / run.splink.seconds
+        agreement = run.agreement
+        same = (
+            "the same clusters"
+            if agreement.same
+            else f"clusters differing for {agreement.differing_records:,} of {agreement.compared:,} records"
+        )
+        body += (
+            f"\n\nSplink {splink_version()} (DuckDB), deterministic linkage of the same file in the same run "
+            f"(bench/splink_link.py: normalize in {args.workers} processes, then link on equal values and cluster): "
+            f"{run.splink.seconds:,.1f} s ({run.splink.normalize_s:,.1f} s normalizing, {run.splink.link_s:,.1f} s in "
+            f"DuckDB and Splink), {run.splink.records:,} records. Import plus export / Splink: **{ratio:.2f}x** "
+            f"(target: at most {SPLINK_TARGET:g}x: **{'met' if ratio <= SPLINK_TARGET else 'missed'}**); {same}."
         )
     return body + "\n\nSummary printed by `idgraph import`:\n\n```\n" + run.summary.strip() + "\n```\n"
 
@@ -315,7 +357,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="idgraph import --workers (2)")
     parser.add_argument("--export", action="store_true", help="then run `idgraph export` and time it too")
     parser.add_argument("--keep-file", action="store_true", help="keep the generated file under var/bench/")
+    parser.add_argument("--splink", action="store_true", help="with --export: Splink on the same file, compared")
     args = parser.parse_args()
+    if args.splink and not args.export:
+        parser.error("--splink compares with the export: give --export too")
     path = WORK / f"import-{args.records}.jsonl"
     print(f"generating {args.records:,} records into {path.relative_to(REPO_ROOT)}...", flush=True)
     size = generate(path, args.records)
@@ -326,10 +371,15 @@ def main() -> None:
             run = run_import(server, path, args.workers)
             if args.export:
                 print("idgraph export...", flush=True)
-                export_s, export_cpu_s, exported = run_export(server)
+                export_s, export_cpu_s, exported = run_export(server, keep=args.splink)
                 run = replace(run, export_s=export_s, export_cpu_s=export_cpu_s, exported=exported)
+            if args.splink:
+                print("splink on the same file...", flush=True)
+                linkage = splink_link.link(path, workers=args.workers, contested=contested_rule())
+                run = replace(run, splink=linkage, agreement=splink_link.compare(linkage, EXPORT))
     finally:
         (WORK / "import.rejects.jsonl").unlink(missing_ok=True)
+        EXPORT.unlink(missing_ok=True)
         if not args.keep_file:
             path.unlink(missing_ok=True)
     body = report(args, size, run, load_at_start)
@@ -339,6 +389,8 @@ def main() -> None:
         command += f" --workers {args.workers}"
     if args.export:
         command += " --export"
+    if args.splink:
+        command += " --splink"
     write_section("import-load", "`idgraph import`: file to a ready database", command, body)
     rate = args.records / run.seconds
     targets = [
@@ -349,6 +401,16 @@ def main() -> None:
             rate >= TARGET_RATE,
         )
     ]
+    if run.splink is not None and run.export_s is not None:
+        ratio = (run.seconds + run.export_s) / run.splink.seconds
+        targets.append(
+            Target(
+                f"`idgraph import` + `idgraph export` of {args.records:,} records / Splink (DuckDB) on the same file",
+                f"<= {SPLINK_TARGET:g}x, same clusters",
+                f"{ratio:.2f}x, " + ("same clusters" if run.agreement and run.agreement.same else "clusters differ"),
+                ratio <= SPLINK_TARGET and bool(run.agreement and run.agreement.same),
+            )
+        )
     record_targets("import-load", command, targets)
 
 
