@@ -6,9 +6,9 @@ deterministic linkage of the same JSON Lines file, clustered into connected comp
 
 The pipeline, timed whole from the file to the clusters:
 
-1. normalize (in `workers` processes, as `idgraph import --workers` does): phone numbers with `phonenumbers` (parsed
-   with the strategy's default region, kept when possible with its area code, written E.164), e-mail addresses lower-cased and stripped
-   (kept when they hold an @), account ids stripped; one row per (record, value);
+1. normalize (in `workers` processes, as `idgraph import --workers` does): phone numbers with `phonenumbers`
+   (parsed with the strategy's default region, kept when possible with the area code, written E.164), e-mail
+   addresses lower-cased and stripped (kept when they hold an @), account ids stripped; one row per (record, value);
 2. the rules idgraph applies that need no graph, in DuckDB SQL: the strategy's blocked values and values held by more
    records than `max_profiles_per_identity` (the fan-out limit) do not link; with `contested`, a phone or e-mail whose
    holders hold more than one account id does not link either (issue 19's rule, when the strategy has it on);
