@@ -14,10 +14,12 @@ in the same minutes, so the noise of a shared machine falls on both alike and th
 graph would measure the two sizes minutes apart). A real `idgraph serve` child process runs against each.
 
 1. Latency: --rounds interleaved rounds of, on each graph, the bare Cypher index lookup of one identity from this
-   process (driver.execute_query, the driver's standard call, and an auto-committed session.run, its cheapest) and
-   the GraphQL resolve of the same phone number over HTTP (bench/client.py: one keep-alive connection, one request
-   at a time); on the large graph also the calls that do not depend on the graph: the bare Bolt round trip
-   (RETURN 1), the HTTP round trip (GET /healthz), and the same GraphQL resolve sent with httpx, to show what a
+   process (driver.execute_query, the driver's standard call, and an auto-committed session.run, its cheapest: the
+   targets' baseline) and the GraphQL resolve of the same phone number over HTTP as issue 17 measures it (a
+   keep-alive connection of Python's http.client, one request at a time, the customer's id, skills, profile ids
+   and identities), with the shorter query of the other benchmarks (no identities, bench/client.py) as a side
+   figure; on the large graph also the calls that do not depend on the graph: the bare Bolt round trip
+   (RETURN 1), the HTTP round trip (GET /healthz), and the shorter resolve sent with httpx, to show what a
    heavier client adds.
 2. Writes: --write-rounds upsertProfile mutations over HTTP (a new record with a phone number of the large graph),
    interleaved with the index lookup.
@@ -34,11 +36,15 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from http.client import HTTPConnection
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from neo4j import AsyncDriver
@@ -82,11 +88,19 @@ UPSERT = """mutation($source: String!, $sourceId: String!, $phone: String!) {
 LARGE_PAGECACHE_MB = 3072  # the store of 1M generated profiles is about ... MiB: all of it stays in memory
 
 INDEX_LOOKUP = "MATCH (i:Identity {key: $key, value: $value}) RETURN i.value AS value"
-LOOKUP = "bare index lookup (Bolt, Cypher)"  # driver.execute_query: the baseline of the targets
-RESOLVE_CALL = "GraphQL resolve over HTTP"
-# Side figures, timed in one round of every SIDE_EVERY: what the HTTP stack alone, the cheapest Bolt call and a
-# heavier HTTP client cost. The targets' calls (lookup, resolve, RETURN 1) are timed every round.
-SIDE_CALLS = ("(GET /healthz)", "auto-commit session.run", "httpx client")
+LOOKUP = "bare index lookup (Bolt, Cypher)"  # driver.execute_query, the driver's standard call
+AUTOCOMMIT = "bare index lookup, auto-commit session.run"  # the driver's cheapest call: the baseline of the targets
+# Issue 17's yardstick: a plain keep-alive client (Python's http.client) and a query selecting the customer's id,
+# skills, profile ids and identities. The shorter query through bench/client.py is a side figure.
+YARDSTICK = """query($key: String!, $value: String!) {
+  resolve(identities: [{key: $key, value: $value}]) {
+    status customer { id skills profiles { id } identities { key value } }
+  }
+}"""
+RESOLVE_CALL = "GraphQL resolve over HTTP (http.client, with identities)"
+# Side figures, timed in one round of every SIDE_EVERY: the Bolt and HTTP round trips, the driver's standard call, a
+# heavier HTTP client and the shorter query. The targets' calls (auto-commit lookup, resolve) are timed every round.
+SIDE_CALLS = ("(RETURN 1)", "(GET /healthz)", "(Bolt, Cypher)", "without identities", "httpx client")
 SIDE_EVERY = 10
 
 
@@ -147,8 +161,28 @@ async def graph(uri: str, size: int) -> AsyncIterator[Graph]:
         await driver.close()
 
 
+def plain_connection(served: Served) -> HTTPConnection:
+    """A keep-alive http.client connection to `served` (closed with the process: the benchmark ends then)."""
+    parts = urlsplit(served.base_url)
+    return HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=30.0)
+
+
+def plain_resolve(conn: HTTPConnection, served: Served, key: str, value: str) -> dict[str, Any]:
+    """The yardstick's resolve: one POST on a keep-alive http.client connection (blocking: one request at a time)."""
+    body = json.dumps({"query": YARDSTICK, "variables": {"key": key, "value": value}})
+    conn.request("POST", "/graphql", body, {"content-type": "application/json", **served.headers})
+    reply = conn.getresponse()
+    return graphql_data(reply.status, json.loads(reply.read()), "resolve")
+
+
 def lookup_calls(
-    g: Graph, served: Served, http: KeepAliveClient, count: int, *, baselines: httpx.AsyncClient | None
+    g: Graph,
+    served: Served,
+    http: KeepAliveClient,
+    plain: HTTPConnection,
+    count: int,
+    *,
+    baselines: httpx.AsyncClient | None,
 ) -> dict[str, Callable[[int], Awaitable[object]]]:
     """The calls timed on one graph; with `baselines` (an httpx client of the same server), also those that do not
     depend on the graph: the Bolt and HTTP round trips and the resolve sent with httpx."""
@@ -167,6 +201,9 @@ def lookup_calls(
             return [record async for record in result]
 
     async def resolve(n: int) -> object:
+        return plain_resolve(plain, served, keys[n].key, keys[n].value)
+
+    async def resolve_short(n: int) -> object:
         return await graphql_resolve(http, served, keys[n].key, keys[n].value)
 
     async def healthz(n: int) -> object:
@@ -188,8 +225,9 @@ def lookup_calls(
         calls[f"{g.label}: Bolt round trip (RETURN 1)"] = bolt
         calls[f"{g.label}: HTTP round trip (GET /healthz)"] = healthz
     calls[f"{g.label}: {LOOKUP}"] = index_lookup
-    calls[f"{g.label}: bare index lookup, auto-commit session.run"] = index_lookup_autocommit
+    calls[f"{g.label}: {AUTOCOMMIT}"] = index_lookup_autocommit
     calls[f"{g.label}: {RESOLVE_CALL}"] = resolve
+    calls[f"{g.label}: GraphQL resolve over HTTP, bench/client.py, without identities"] = resolve_short
     if baselines is not None:
         calls[f"{g.label}: GraphQL resolve over HTTP, httpx client"] = resolve_httpx
     return calls
@@ -264,11 +302,12 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         KeepAliveClient(served_large.base_url) as http_large,
         httpx.AsyncClient(base_url=served_large.base_url, timeout=30.0) as httpx_large,
     ):
+        plain_small, plain_large = plain_connection(served_small), plain_connection(served_large)
         rss_idle = process_memory_mb(served_large.pid).get("VmRSS", 0.0)
         count = args.rounds + args.warmup
         calls = {
-            **lookup_calls(small, served_small, http_small, count, baselines=None),
-            **lookup_calls(large, served_large, http_large, count, baselines=httpx_large),
+            **lookup_calls(small, served_small, http_small, plain_small, count, baselines=None),
+            **lookup_calls(large, served_large, http_large, plain_large, count, baselines=httpx_large),
         }
         print(f"timing {args.rounds:,} rounds of {len(calls)} calls, interleaved...", flush=True)
         started = time.perf_counter()
@@ -307,7 +346,7 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         small_load, large_load = small.load_seconds, large.load_seconds
 
     s, g = size_label(args.profiles), size_label(args.large)
-    base = {label: stats[f"{label}: {LOOKUP}"].median_ms for label in (s, g)}
+    base = {label: stats[f"{label}: {AUTOCOMMIT}"].median_ms for label in (s, g)}
     resolve = {label: stats[f"{label}: {RESOLVE_CALL}"] for label in (s, g)}
     rows = [
         [name.split(": ")[0], name.split(": ")[1], f"{st.samples:,}", *ms_row(st, base[name.split(": ")[0]])]
@@ -321,18 +360,22 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
         f"{small_load:.0f} s, {size_label(args.large)} in {large_load:.0f} s, normalization included); a real "
         f"`idgraph serve` process in front of each. {args.rounds:,} samples of each call, "
         f"interleaved round-robin across both graphs ({latency_s:.0f} s in all), one request at a time; the side "
-        f"figures (HTTP round trip, auto-commit lookup, httpx) in one round of every {SIDE_EVERY}. HTTP calls go "
-        "through bench/client.py, a minimal keep-alive client; the httpx row shows what a heavier client adds.",
+        f"figures (Bolt and HTTP round trips, execute_query, the shorter query, httpx) in one round of every "
+        f"{SIDE_EVERY}. The resolve of the "
+        "targets is issue 17's yardstick: one keep-alive connection of Python's http.client and a query selecting the "
+        "customer's id, skills, profile ids and identities, against the auto-committed bare lookup (session.run); "
+        "the shorter query (no identities) goes through bench/client.py, a minimal asyncio keep-alive client, and "
+        "the httpx row shows what a heavier client adds.",
         "",
         "### Latency",
         "",
         table(
             rows,
-            ["graph", "call", "samples", "median ms", "p95 ms", "p99 ms", "median / index lookup (same graph)"],
+            ["graph", "call", "samples", "median ms", "p95 ms", "p99 ms", "median / auto-commit lookup (same graph)"],
         ),
         "",
-        f"- GraphQL resolve / bare index lookup, median: **{over_index[s]:.2f}x** at {s}, **{over_index[g]:.2f}x** at "
-        f"{g} (target: at most 2x).",
+        f"- GraphQL resolve / auto-committed bare index lookup, median: **{over_index[s]:.2f}x** at {s}, "
+        f"**{over_index[g]:.2f}x** at {g} (target: at most 2x).",
         f"- GraphQL resolve at {g} / at {s}: median **{growth:.2f}x**, p95 "
         f"{resolve[g].p95_ms / resolve[s].p95_ms:.2f}x, p99 {resolve[g].p99_ms / resolve[s].p99_ms:.2f}x "
         "(target: median at most 1.3x).",
@@ -407,7 +450,7 @@ async def run(small_uri: str, large_uri: str, args: argparse.Namespace) -> tuple
     targets = [
         *(
             Target(
-                f"GraphQL resolve / index lookup, median, {label}",
+                f"GraphQL resolve / auto-committed index lookup, median, {label}",
                 "<= 2x",
                 f"{over_index[label]:.2f}x",
                 over_index[label] <= 2,

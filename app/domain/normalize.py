@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import phonenumbers
 
-from app.domain.model import IdentityKey, Normalization, NormalizedIdentity, Rejection, RejectionReason
+from app.domain.model import Normalization, NormalizedIdentity, Rejection, RejectionReason
 
 if TYPE_CHECKING:
     from app.domain.strategy import Strategy
@@ -138,7 +138,9 @@ def apply_rule(rule: Normalization, raw: str, default_region: str) -> str:
     value = _RULES[rule](trimmed, default_region)
     # Keys must be fixed points: the stored value, normalized again (by `renormalize`, or when a
     # client sends it back), has to name the same node. A value whose key would drift is refused.
-    if not _is_fixed_point(rule, value, default_region):
+    # A value equal to its input (an E.164 number sent as such, an address in lower case already) is
+    # one without asking: the rule just mapped it to itself.
+    if value != trimmed and not _is_fixed_point(rule, value, default_region):
         raise RuleRefused(_UNSTABLE_REASON[rule], "no stable normalized form")
     return value
 
@@ -178,12 +180,12 @@ def normalize_many(
     Blocked values are accepted: the caller stores them as non-linking observations, telling them
     apart with `strategy.is_blocked(identity.identity)`.
     """
-    accepted: dict[IdentityKey, NormalizedIdentity] = {}
+    accepted: dict[tuple[str, str], NormalizedIdentity] = {}  # by (key, value): an IdentityKey's equality, built faster
     rejected: list[Rejection] = []
     for key, raw in pairs:
         result = normalize(strategy, key, raw)
         if isinstance(result, Rejection):
             rejected.append(result)
         else:
-            accepted.setdefault(result.identity, result)
+            accepted.setdefault((result.key, result.value), result)
     return list(accepted.values()), rejected

@@ -272,3 +272,18 @@ def test_exact_normalization_is_idempotent_and_ignores_surrounding_space(raw: st
 def test_arbitrary_text_never_raises(key: str, raw: str) -> None:
     result = normalize(STRATEGY, key, raw)
     assert isinstance(result, NormalizedIdentity | Rejection)
+
+
+def test_a_phone_number_whose_key_would_not_normalize_to_itself_is_refused() -> None:
+    # "+234 00…" reads as +23402541403158, which normalizes again to +2342541403158 (the national prefix 0 is
+    # stripped the second time): a key that would drift, so it is refused rather than stored.
+    assert reason_of(PHONE, "+234 002541403158") is RejectionReason.INVALID_PHONE
+    assert value_of(PHONE, "+23402541403158") == "+2342541403158"
+
+
+def test_a_value_sent_as_its_own_key_is_accepted_as_that_key() -> None:
+    # apply_rule skips the fixed-point check when the rule returns its input unchanged (it just mapped the value to
+    # itself): the key is still the value and a fixed point.
+    for key, raw in [(PHONE, "+2342541403158"), (PHONE, "+14155552671"), (EMAIL, "a.b@example.com"), (ACCOUNT, "A-1")]:
+        assert value_of(key, raw) == raw
+        assert value_of(key, value_of(key, raw)) == raw
