@@ -30,6 +30,8 @@ CALL (node_lists) {
       RETURN {
         key: i.key, value: i.value, rule: i.rule, rule_version: i.rule_version,
         blocked: coalesce(i.blocked, false), saturated: coalesce(i.saturated, false),
+        contested_key: CASE WHEN coalesce(i.contested, false) THEN i.contested_key END,
+        contested_values: i.contested_values,
         profile_count: COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() },
         raw: e.raw, source: e.source, first_seen: e.first_seen.epochSeconds * 1000000 + e.first_seen.microsecond,
         last_seen: e.last_seen.epochSeconds * 1000000 + e.last_seen.microsecond,

@@ -6,7 +6,7 @@
 // for each identity after its lock: when it holds one, the caller rolls back (edges written meanwhile included) and
 // leaves the value out. So an erasure commits either before this transaction (and its values are refused here) or
 // after it (and then finds the new edges under its own locks and erases them too).
-// Edges follow the fan-out rule of app/domain/fanout.py: blocked and saturated identities get OBSERVED edges
+// Edges follow the fan-out rule of app/domain/fanout.py: blocked, saturated and contested identities get OBSERVED edges
 // (non-linking); an identity that this write would give more than $limit linking profiles is saturated now, its
 // HAS_IDENTITY edges turned into OBSERVED edges (same properties), so the component query never walks through it.
 // A profile that already holds an identity gets its edge refreshed, never a second one.
@@ -21,8 +21,10 @@
 //   attributes {`attr.<name>`: value, or null with `attr_at.<name>`: null to remove one}, timed [name]}],
 //   $identities [{key, value, rule, rule_version, blocked, hash, holders: [[position in $rows, raw]]}]
 //   (one holder per profile), $limit, $now
-// Returns one row: aligned, profiles [{index, profile_id, created, gone}] (no entry for a mode "id" row whose
-//   profile does not exist), identities [{key, value, gone, hash, suppressed}]
+// Returns one row: aligned, profiles [{index, profile_id, created, gone, changed}] (no entry for a mode "id" row whose
+//   profile does not exist; `changed`: an attribute of an existing profile took another value), identities
+//   [{key, value, gone, hash, suppressed, gained, saturated}] (`gained`: ids of the profiles given a new edge to it;
+//   `saturated`: when this write saturated it, the ids of its holders; both for the change log)
 CALL () {
   UNWIND $rows AS row
   CALL (row) {
@@ -42,11 +44,17 @@ CALL () {
   }
   CALL (row, p) {
     WITH row, p WHERE p IS NOT NULL
-    SET p += row.attributes, p.updated_at = $now, p.version = coalesce(p.version, 0) + 1
+    SET p.updated_at = $now  // the profile's lock first: what `changed` compares stays true
+  }
+  WITH row, p, p IS NOT NULL AND any(k IN keys(row.attributes)
+               WHERE NOT coalesce(p[k] = row.attributes[k], p[k] IS NULL AND row.attributes[k] IS NULL)) AS changed
+  CALL (row, p) {
+    WITH row, p WHERE p IS NOT NULL
+    SET p += row.attributes, p.version = coalesce(p.version, 0) + 1
     FOREACH (name IN row.timed | SET p['attr_at.' + name] = $now)
   }
   RETURN collect({index: row.index, profile_id: p.id, created: p.id = row.new_id, gone: p IS NOT NULL AND p.id IS NULL,
-                  node: p}) AS profiles
+                  changed: coalesce(changed, false), node: p}) AS profiles
 }
 WITH profiles, size(profiles) = size($rows) AND all(k IN range(0, size(profiles) - 1)
                                                   WHERE profiles[k].index = $rows[k].index) AS aligned
@@ -61,7 +69,7 @@ CALL (profiles, aligned) {
   SET i.last_seen = $now, i.blocked = coalesce(i.blocked, false) OR ident.blocked
   WITH i, ident, holders, i.key IS NULL AS gone,
        ident.hash IS NOT NULL AND EXISTS { (:Suppression {hash: ident.hash}) } AS suppressed
-  CALL (i, ident, holders, gone, suppressed, profiles) {
+  OPTIONAL CALL (i, ident, holders, gone, suppressed, profiles) {
     WITH i, ident, holders WHERE NOT gone AND NOT suppressed
     CALL (i, holders, profiles) {
       UNWIND holders AS h
@@ -72,9 +80,10 @@ CALL (profiles, aligned) {
                       held: NOT first.created AND EXISTS { (p)-[:HAS_IDENTITY|OBSERVED]->(i) }}) AS marked
     }
     WITH i, ident, marked, size([h IN marked WHERE NOT h.held]) AS fresh, COUNT { (i)<-[:HAS_IDENTITY]-() } AS linking
-    CALL (i, fresh, linking) {
-      WITH i WHERE $limit > 0 AND NOT coalesce(i.saturated, false) AND NOT coalesce(i.blocked, false)
-        AND linking + fresh > $limit
+    WITH i, ident, marked, $limit > 0 AND NOT coalesce(i.saturated, false) AND NOT coalesce(i.blocked, false)
+                           AND linking + fresh > $limit AS saturating
+    CALL (i, saturating) {
+      WITH i WHERE saturating
       SET i.saturated = true, i.saturated_at = $now
       WITH i
       MATCH (q:Profile)-[e:HAS_IDENTITY]->(i)
@@ -82,21 +91,29 @@ CALL (profiles, aligned) {
       SET o = properties(e)
       DELETE e
     }
-    WITH i, ident, marked, NOT (coalesce(i.saturated, false) OR coalesce(i.blocked, false)) AS linking
-    UNWIND marked AS h
-    WITH i, ident, h, h.p AS p, linking
-    FOREACH (_ IN CASE WHEN NOT h.held AND linking THEN [1] ELSE [] END |
-      CREATE (p)-[:HAS_IDENTITY {raw: h.raw, source: h.source, rule_version: ident.rule_version,
-                                 first_seen: $now, last_seen: $now}]->(i))
-    FOREACH (_ IN CASE WHEN NOT h.held AND NOT linking THEN [1] ELSE [] END |
-      CREATE (p)-[:OBSERVED {raw: h.raw, source: h.source, rule_version: ident.rule_version,
-                             first_seen: $now, last_seen: $now}]->(i))
-    WITH p, i, h WHERE h.held
-    MATCH (p)-[e:HAS_IDENTITY|OBSERVED]->(i)
-    SET e.last_seen = $now, e.raw = h.raw, e.source = h.source
+    // A contested identity (cypher/contest_identities.cypher) links no new holder either.
+    WITH i, ident, marked, saturating,
+         NOT (coalesce(i.saturated, false) OR coalesce(i.blocked, false) OR coalesce(i.contested, false)) AS linking
+    CALL (i, ident, marked, linking) {
+      UNWIND marked AS h
+      WITH i, ident, h, h.p AS p, linking
+      FOREACH (_ IN CASE WHEN NOT h.held AND linking THEN [1] ELSE [] END |
+        CREATE (p)-[:HAS_IDENTITY {raw: h.raw, source: h.source, rule_version: ident.rule_version,
+                                   first_seen: $now, last_seen: $now}]->(i))
+      FOREACH (_ IN CASE WHEN NOT h.held AND NOT linking THEN [1] ELSE [] END |
+        CREATE (p)-[:OBSERVED {raw: h.raw, source: h.source, rule_version: ident.rule_version,
+                               first_seen: $now, last_seen: $now}]->(i))
+      WITH p, i, h WHERE h.held
+      MATCH (p)-[e:HAS_IDENTITY|OBSERVED]->(i)
+      SET e.last_seen = $now, e.raw = h.raw, e.source = h.source
+    }
+    // For the change log: the profiles that gained this identity, and when this write saturated it, its holders.
+    RETURN [h IN marked WHERE NOT h.held | h.p.id] AS gained,
+           CASE WHEN saturating THEN COLLECT { MATCH (q:Profile)-[:OBSERVED]->(i) RETURN q.id ORDER BY q.id }
+                ELSE [] END AS saturated
   }
-  RETURN collect({key: ident.key, value: ident.value, gone: gone, hash: ident.hash, suppressed: suppressed})
-         AS identities
+  RETURN collect({key: ident.key, value: ident.value, gone: gone, hash: ident.hash, suppressed: suppressed,
+                  gained: coalesce(gained, []), saturated: coalesce(saturated, [])}) AS identities
 }
-RETURN aligned, [x IN profiles WHERE x.node IS NOT NULL | x {.index, .profile_id, .created, .gone}] AS profiles,
+RETURN aligned, [x IN profiles WHERE x.node IS NOT NULL | x {.index, .profile_id, .created, .gone, .changed}] AS profiles,
        identities

@@ -20,6 +20,7 @@ from typing import IO
 
 from app.bulk.mappings import FieldMapping
 from app.bulk.progress import Progress
+from app.domain.changes import ACTOR_CLI, Audit
 from app.domain.model import ProfileInput
 from app.domain.strategy import Strategy
 from app.domain.textcheck import decoded_is_unicode_text
@@ -27,6 +28,8 @@ from app.domain.validation import profile_input_from_record
 from app.errors import AppError, InvalidInput, NotFound, Suppressed
 from app.services.identity import IdentityService
 from app.services.writes import IngestOutcome
+
+CLI_AUDIT = Audit(ACTOR_CLI)  # `idgraph ingest` and the demo load: the change log's actor `cli`
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
@@ -265,9 +268,11 @@ async def ingest(
     progress: Progress,
     batch_size: int = DEFAULT_BATCH,
     workers: int = DEFAULT_WORKERS,
+    audit: Audit = CLI_AUDIT,
 ) -> IngestReport:
-    """Read, batch and store every record of `paths`; returns the report (with `failure` set when an operational
-    error stopped it: what was stored stays stored, and re-running the same files completes the load).
+    """Read, batch and store every record of `paths` (its change log events by `audit`); returns the report (with
+    `failure` set when an operational error stopped it: what was stored stays stored, and re-running the same files
+    completes the load).
 
     Up to `workers` batches are in flight, so one batch's normalization overlaps another's database work. Records
     of the same (source, source_id) or profile id are never in one batch nor in two concurrent ones: they are
@@ -307,7 +312,7 @@ async def ingest(
         if any(batch.keys & other.keys for other, _ in in_flight):
             await drain(0)
         items = batch.items
-        in_flight.append((batch, asyncio.create_task(service.ingest_batch(items)) if items else None))
+        in_flight.append((batch, asyncio.create_task(service.ingest_batch(items, audit=audit)) if items else None))
         await drain(workers - 1)
 
     loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from app.domain.changes import ACTOR_CLI
 from app.errors import AppError, DatabaseUnavailable, NotFound, Timeout
 from app.services.erasure import PURGE_REQUEST_PREFIX
 from app.services.identity import IdentityService
@@ -17,7 +18,7 @@ from app.services.ports import MaintenanceStore
 
 logger = logging.getLogger(__name__)
 
-PURGE_ACTOR = "retention-purge"
+PURGE_ACTOR = ACTOR_CLI  # `idgraph purge`; the automatic runs are app.domain.retention.RETENTION_ACTOR's
 
 
 @dataclass

@@ -4,10 +4,11 @@ normalization; bounded pages, each page one transaction."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.domain.changes import ACTOR_CLI, Audit
 from app.domain.folding import Fold, Verdict, review
 from app.domain.model import NormalizedIdentity
 from app.domain.strategy import Strategy
@@ -24,6 +25,7 @@ class RenormalizeReport:
     edges_moved: int = 0
     edges_merged: int = 0  # moved edges that joined an edge the profile already had to the normalized value
     saturated: int = 0  # normalized values the fold pushed over the fan-out limit
+    contested: int = 0  # values the fold made contested (holders with too many values of a max_per_customer key)
     blocked: int = 0  # values now on the blocked list, marked blocked
     edges_blocked: int = 0  # their linking edges, turned into observations
     rules_updated: int = 0  # normalized values stored with another rule or rule version, relabelled
@@ -73,7 +75,17 @@ async def renormalize(
                     block.append(verdict.target)
                 if verdict.stale_rule:
                     relabel.append(verdict.target)
-            await _apply(repo, report, folds, block, relabel, limit=limit, now=now, dry_run=dry_run)
+            await _apply(
+                repo,
+                report,
+                folds,
+                block,
+                relabel,
+                limit=limit,
+                now=now,
+                dry_run=dry_run,
+                contest_limits=strategy.contest_limits,
+            )
             on_page(report)
             if len(page) < page_size:
                 break
@@ -92,9 +104,13 @@ async def _apply(
     limit: int,
     now: datetime,
     dry_run: bool,
+    contest_limits: Mapping[str, int],
 ) -> None:
     if folds:
-        outcome = await repo.fold(folds, limit=limit, now=now, dry_run=dry_run)
+        outcome = await repo.fold(
+            folds, limit=limit, now=now, dry_run=dry_run, contest_limits=contest_limits, audit=Audit(ACTOR_CLI)
+        )
+        report.contested += outcome.contested
         report.identities_folded += len(folds) - outcome.suppressed
         report.suppressed += outcome.suppressed
         report.identities_created += outcome.identities_created
@@ -107,7 +123,9 @@ async def _apply(
     if dry_run:
         return
     if block:
-        report.edges_blocked += await repo.block_identities([b.identity for b in block], now=now)
+        report.edges_blocked += await repo.block_identities(
+            [b.identity for b in block], now=now, contest_limits=contest_limits, max_profiles_per_identity=limit
+        )
     if relabel:
         await repo.set_identity_rules(relabel)
 
@@ -123,6 +141,8 @@ def renormalize_summary(report: RenormalizeReport) -> list[str]:
         f"  edges moved                      {report.edges_moved:>10,}"
         f"  ({report.edges_merged:,} merged into an edge the profile already had)",
         f"  normalized values saturated      {report.saturated:>10,}  (over the fan-out limit: stopped linking)",
+        f"  values contested                 {report.contested:>10,}  (holders with too many values of a"
+        " max_per_customer key: stopped linking)",
         f"  values newly blocked             {report.blocked:>10,}  ({report.edges_blocked:,} edges stopped linking)",
         f"  rule versions updated            {report.rules_updated:>10,}",
         f"  suppressed (erased) values       {report.suppressed:>10,}"

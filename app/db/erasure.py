@@ -10,9 +10,12 @@ from typing import Any
 from neo4j import AsyncTransaction
 
 from app.db import records
+from app.db.changes import Change, record_changes, saturations
+from app.db.contest import contest
 from app.db.statements import fetch, key_params
 from app.db.transactions import Interfered
 from app.db.writes import WriteRepository
+from app.domain.changes import Audit, ChangeType
 from app.domain.model import (
     ErasedRecord,
     ErasureHashes,
@@ -73,7 +76,13 @@ class ErasureRepository(WriteRepository):
         requested_by: str,
         reason: str,
         now: datetime,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+        change: ChangeType | None = None,
     ) -> ErasureReceipt | None:
+        # The change log gets one event (`change`; by default CUSTOMER_ERASED or PROFILE_ERASED) naming the profiles
+        # erased, with the customer they belonged to (customer_before), by requested_by, request_id and reason; a
+        # repeated request writes none.
         # The plan is made inside the erasing transaction, under locks: the profiles of the customer, then every
         # identity they hold, are write-locked, and the customer is read again until no new profile joined it
         # meanwhile. Once they are locked, nobody can link a profile to them before this transaction ends, so what
@@ -92,6 +101,7 @@ class ErasureRepository(WriteRepository):
                 again = await fetch(tx, "find_erasure_receipt", request_id=request_id)
                 return _repeated(again[0]["receipt"], request_id, profile_id) if again else None
             plan = await _plan_in(tx, sorted(locked))
+            before = await self._customer_before(tx, profile_id, locked if whole_customer else None, max_nodes)
             hashes = suppression_hashes(plan)
             counts = (
                 await fetch(
@@ -100,7 +110,11 @@ class ErasureRepository(WriteRepository):
             )[0]
             suppressed = sorted(set(hashes.values) | set(hashes.records))
             await fetch(tx, "add_suppressions", hashes=suppressed, now=now, request_id=request_id)
-            return await _record_receipt(
+            # The identities other profiles keep lost holders (locked above with the customer): the contested rule.
+            contested = await contest(
+                tx, identities=plan.kept_identities, limits=contest_limits, fanout=max_profiles_per_identity, now=now
+            )
+            receipt = await _record_receipt(
                 tx,
                 request_id=request_id,
                 requested_by=requested_by,
@@ -113,9 +127,26 @@ class ErasureRepository(WriteRepository):
                 suppressed=len(set(hashes.values)),
                 records_suppressed=len(set(hashes.records)),
             )
+            kind = change or (ChangeType.CUSTOMER_ERASED if whole_customer else ChangeType.PROFILE_ERASED)
+            changes = [Change(kind, plan.profile_ids, customer_before=before), *saturations(contested)]
+            await record_changes(tx, changes, Audit(requested_by, request_id, reason), now)  # last
+            return receipt
 
         receipt, _ = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
         return receipt
+
+    async def _customer_before(
+        self, tx: AsyncTransaction, profile_id: str, customer: set[str] | None, max_nodes: int
+    ) -> str | None:
+        """The customer id of the profile before the erasure (`customer`: its whole customer, already read under
+        locks); None when its customer is larger than max_nodes nodes."""
+        if customer is None:
+            component = await self._component_in(tx, profile_id, max_nodes)
+            if component is None or component.truncated:
+                return None
+            customer = set(component.profile_ids)
+        rows = await fetch(tx, "oldest_profile", profile_ids=sorted(customer))
+        return str(rows[0]["profile_id"]) if rows else None
 
     async def suppress_absent(
         self,
@@ -138,7 +169,7 @@ class ErasureRepository(WriteRepository):
                 return None
             await fetch(tx, "delete_identities", identities=key_params(sorted(set(identities))))
             await fetch(tx, "add_suppressions", hashes=sorted(set(hashes)), now=now, request_id=request_id)
-            return await _record_receipt(
+            receipt = await _record_receipt(
                 tx,
                 request_id=request_id,
                 requested_by=requested_by,
@@ -151,6 +182,10 @@ class ErasureRepository(WriteRepository):
                 suppressed=len(set(hashes)),
                 records_suppressed=0,
             )
+            # An opt-out of someone idgraph holds nothing of: CUSTOMER_ERASED naming no profile (docs/changes.md).
+            audit = Audit(requested_by, request_id, reason)
+            await record_changes(tx, [Change(ChangeType.CUSTOMER_ERASED, ())], audit, now)
+            return receipt
 
         receipt, _ = await self._write(work)
         return receipt

@@ -10,9 +10,12 @@ from typing import Any, TypeVar
 from neo4j import AsyncDriver, AsyncTransaction
 
 from app.db import records
+from app.db.changes import Change, record_changes, saturations
+from app.db.contest import contest
 from app.db.keystore import checked_work
 from app.db.statements import fetch, key_params
 from app.db.transactions import run_transaction
+from app.domain.changes import Audit, ChangeType
 from app.domain.fanout import IdentityState
 from app.domain.folding import EdgeProps, Fold, FoldEdge, FoldedLink, FoldOutcome, plan_fold
 from app.domain.model import IdentityKey, NormalizedIdentity, StoredIdentity
@@ -89,17 +92,38 @@ class MaintenanceRepository:
 
         return await self._run(work, write=True) if rows else 0
 
-    async def block_identities(self, keys: Sequence[IdentityKey], *, now: datetime) -> int:
-        """Mark identities blocked and turn their linking edges into observations; returns the edges turned."""
+    async def block_identities(
+        self,
+        keys: Sequence[IdentityKey],
+        *,
+        now: datetime,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+    ) -> int:
+        """Mark identities blocked and turn their linking edges into observations; returns the edges turned. A
+        blocked value no longer counts for the contested rule: its holders' identities are re-evaluated."""
 
         async def work(tx: AsyncTransaction) -> int:
-            return int((await fetch(tx, "block_identities", identities=key_params(sorted(keys)), now=now))[0]["edges"])
+            edges = int((await fetch(tx, "block_identities", identities=key_params(sorted(keys)), now=now))[0]["edges"])
+            await contest(tx, holders_of=keys, limits=contest_limits, fanout=max_profiles_per_identity, now=now)
+            return edges
 
         return await self._run(work, write=True) if keys else 0
 
-    async def fold(self, folds: Sequence[Fold], *, limit: int, now: datetime, dry_run: bool = False) -> FoldOutcome:
+    async def fold(
+        self,
+        folds: Sequence[Fold],
+        *,
+        limit: int,
+        now: datetime,
+        dry_run: bool = False,
+        contest_limits: Mapping[str, int] | None = None,
+        audit: Audit,
+    ) -> FoldOutcome:
         """Move every edge of each folded identity onto its target's node (created if needed), one edge per
-        (profile, target), saturate targets over the fan-out limit, delete the folded nodes: one transaction.
+        (profile, target), saturate targets over the fan-out limit, delete the folded nodes, and re-evaluate the
+        contested rule for the targets and every identity of the profiles whose edges moved (a fold of two values of
+        a max_per_customer key into one changes their holders' count): one transaction.
         A target on the suppression list (checked under its lock) is never folded onto: the values that would fold
         onto it belong to an erased person and are deleted with their edges. A dry run reads the same and writes
         nothing."""
@@ -145,7 +169,21 @@ class MaintenanceRepository:
             deleted = await fetch(tx, "delete_identities", identities=key_params(sorted(f.old for f in folds)))
             if stray:
                 await fetch(tx, "delete_identities", identities=key_params(stray))
-            return FoldOutcome(plan, created, int(deleted[0]["deleted"]), turned, dropped)
+            changed = await contest(
+                tx,
+                profile_ids=[e.profile_id for e in edges],
+                identities=sorted(targets),
+                holders_of=newly_blocked,  # a value blocked now no longer counts for its holders' identities
+                limits=contest_limits,
+                fanout=limit,
+                now=now,
+            )
+            # The change log: PROFILE_UPDATED for each profile whose edges moved (its identities changed form), and
+            # IDENTITY_SATURATED for those the contested rule stopped; last in the transaction (record_changes).
+            moved = sorted({e.profile_id for e in edges})
+            changes = [Change(ChangeType.PROFILE_UPDATED, (pid,)) for pid in moved] + saturations(changed)
+            await record_changes(tx, changes, audit, now)
+            return FoldOutcome(plan, created, int(deleted[0]["deleted"]), turned, dropped, len(changed.contested))
 
         return await self._run(work, write=not dry_run)
 

@@ -82,5 +82,9 @@ class ReadRepository(RepositoryBase):
             raise Conflict(f"the customer has more than {max_nodes} nodes: too large to explain")
         return explanation_from(profile_a, profile_b, rows[0])
 
+    async def count_contested(self) -> int:
+        rows = await self._one("count_contested")
+        return int(rows[0]["contested"])
+
     def export_rows(self, *, batch_size: int = 5000) -> AsyncIterator[ExportRow]:
         return export.export_rows(self._driver, self._database, batch_size=batch_size)

@@ -96,6 +96,8 @@ def identity_from(row: Mapping[str, Any]) -> StoredIdentity:
         blocked=bool(row.get("blocked")),
         saturated=bool(row.get("saturated")),
         profile_count=int(row.get("profile_count") or 0),
+        contested_key=None if row.get("contested_key") is None else str(row["contested_key"]),
+        contested_values=int(row.get("contested_values") or 0),
     )
 
 

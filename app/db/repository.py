@@ -1,5 +1,5 @@
 """Neo4jRepository: the Repository port (app/services/ports.py) on Neo4j. Its parts by noun: base (transactions,
-locks), reads, writes, erasure; every statement is a cypher/ file."""
+locks), reads, writes, erasure, changes; every statement is a cypher/ file."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from neo4j import AsyncDriver
 
 from app.config import Settings
 from app.db.base import MAX_LINKS_PER_PROFILE
+from app.db.changes import ChangeLogRepository
 from app.db.erasure import ErasureRepository
 from app.db.records import token_key
 from app.domain.strategy import Strategy
@@ -15,8 +16,8 @@ from app.erasure_key import ErasureKey
 __all__ = ["MAX_LINKS_PER_PROFILE", "Neo4jRepository"]
 
 
-class Neo4jRepository(ErasureRepository):
-    """Every use case's storage, on one driver and database."""
+class Neo4jRepository(ErasureRepository, ChangeLogRepository):
+    """Every use case's storage, on one driver and database (the change log's reads included)."""
 
     @classmethod
     def configured(

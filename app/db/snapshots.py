@@ -66,7 +66,8 @@ def explanation_from(profile_a: str, profile_b: str, row: Mapping[str, Any]) -> 
     rels: list[dict[str, Any]] = row["rels"]
     element_ids: list[str] = row["element_ids"]
     if not rels:
-        return Explanation((profile_a, profile_b), profile_a == profile_b, ())
+        cut_by = tuple(records.identity_from(i) for i in row.get("cut_by") or ())
+        return Explanation((profile_a, profile_b), profile_a == profile_b, (), cut_by)
     by_element = dict(zip(element_ids, nodes, strict=True))
     steps: list[ExplanationStep] = []
     # The path alternates profile -[HAS_IDENTITY]- identity -[HAS_IDENTITY]- profile,

@@ -3,18 +3,21 @@ unlink."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from neo4j import AsyncTransaction
 
 from app.db import records
+from app.db.changes import Change, record_changes, saturations
+from app.db.contest import ContestChange, contest
 from app.db.queries import query
 from app.db.reads import ReadRepository
 from app.db.snapshots import snapshot_from
 from app.db.statements import fetch
 from app.db.transactions import Interfered
+from app.domain.changes import Audit, ChangeType
 from app.domain.model import (
     IdentityKey,
 )
@@ -36,10 +39,13 @@ class WriteRepository(ReadRepository):
         max_profiles_per_identity: int,
         snapshot_nodes: int | None = None,
         max_identities_per_profile: int = 0,
+        contest_limits: Mapping[str, int] | None = None,
+        audit: Audit,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         # Locks are taken profiles first, then identities, each in sorted order, to keep deadlocks rare (the
-        # transaction is retried on the ones that still happen). One statement writes; a second, optional one reads
-        # the upserted profiles' customers back inside the same transaction.
+        # transaction is retried on the ones that still happen). One statement writes; with the contested rule on,
+        # a second one locks every identity the written profiles hold and re-evaluates it (app/db/contest.py); a
+        # last, optional one reads the upserted profiles' customers back inside the same transaction.
         order = sorted(
             range(len(rows)),
             key=lambda n: (
@@ -112,6 +118,13 @@ class WriteRepository(ReadRepository):
                 outcomes[p["index"]] = WriteOutcome(p["profile_id"], bool(p["created"]))
             if max_identities_per_profile > 0:
                 await _refuse_too_many_identities(tx, outcomes, max_identities_per_profile)
+            contested = await contest(
+                tx,
+                profile_ids=[o.profile_id for o in outcomes if o is not None],
+                limits=contest_limits,
+                fanout=max_profiles_per_identity,
+                now=now,
+            )
             snapshot = None
             if snapshot_nodes is not None:
                 stored = sorted({o.profile_id for o in outcomes if o is not None})
@@ -127,6 +140,8 @@ class WriteRepository(ReadRepository):
                     )[0],
                     snapshot_nodes,
                 )
+            changes = _upsert_changes(rows, profiles, stored_identities, snapshot, contested)
+            await record_changes(tx, changes, audit, now)  # last: see cypher/record_changes.cypher
             return outcomes, snapshot
 
         (outcomes, snapshot), token = await self._write(work, timeout_s=max(self._timeout_s, 60.0))
@@ -142,6 +157,7 @@ class WriteRepository(ReadRepository):
         reason: str,
         max_nodes: int,
         check: Callable[[Snapshot], None] = lambda snapshot: None,
+        audit: Audit,
     ) -> str | None:
         # Both customers are locked whole (profiles and the identities they hold), then read and checked in this
         # transaction: no concurrent write can add a value to either between the check and the merge.
@@ -159,10 +175,13 @@ class WriteRepository(ReadRepository):
                     max_links=self._max_links,
                 )
             )[0]
-            check(snapshot_from(row, max_nodes))
+            snapshot = snapshot_from(row, max_nodes)
+            check(snapshot)
             merged = await fetch(
                 tx, "merge_profiles", source_id=source_id, target_id=target_id, now=now, by=by, reason=reason
             )
+            if merged and merged[0]["created"]:  # a repeated merge changes nothing: no event
+                await record_changes(tx, [_merge_change(snapshot, source_id, target_id)], audit, now)
             return bool(merged)
 
         merged, token = await self._write(work)
@@ -172,17 +191,43 @@ class WriteRepository(ReadRepository):
         rows = await self._query("suppressed_hashes", hashes=list(hashes))
         return {str(r["hash"]) for r in rows}
 
-    async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]:
+    async def unmerge_profiles(self, source_id: str, target_id: str, *, audit: Audit) -> tuple[bool, str]:
         async def work(tx: AsyncTransaction) -> bool:
             rows = await fetch(tx, "unmerge_profiles", source_id=source_id, target_id=target_id)
-            return bool(rows and rows[0]["removed"])
+            removed = bool(rows and rows[0]["removed"])
+            if removed:
+                await record_changes(tx, [Change(ChangeType.UNMERGE, (source_id, target_id))], audit)
+            return removed
 
         return await self._write(work)
 
-    async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]:
+    async def unlink_identity(
+        self,
+        profile_id: str,
+        key: IdentityKey,
+        *,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+        now: datetime | None = None,
+        audit: Audit,
+    ) -> tuple[bool, str]:
+        # The identity lost a holder, and the profile maybe a value of a max_per_customer key: both re-evaluated
+        # (the contested rule) in this transaction, the unlinked identity first locked by the unlink itself.
         async def work(tx: AsyncTransaction) -> bool:
             rows = await fetch(tx, "unlink_identity", profile_id=profile_id, key=key.key, value=key.value)
-            return bool(rows and rows[0]["removed"])
+            removed = bool(rows and rows[0]["removed"])
+            if removed:
+                contested = await contest(
+                    tx,
+                    profile_ids=[profile_id],
+                    identities=[] if rows[0]["identity_deleted"] else [key],
+                    limits=contest_limits,
+                    fanout=max_profiles_per_identity,
+                    now=now or datetime.now(UTC),
+                )
+                changes = [Change(ChangeType.IDENTITY_UNLINKED, (profile_id,)), *saturations(contested)]
+                await record_changes(tx, changes, audit, now)
+            return removed
 
         return await self._write(work)
 
@@ -207,6 +252,69 @@ async def _refuse_too_many_identities(
                 if o is not None and o.profile_id in over
             }
         )
+
+
+def _upsert_changes(
+    rows: Sequence[ProfileWrite],
+    profiles: Sequence[dict[str, Any]],
+    identities: Sequence[dict[str, Any]],
+    snapshot: Snapshot | None,
+    contested: ContestChange,
+) -> list[Change]:
+    """An upsert's events (docs/changes.md): PROFILE_CREATED for a profile it created; for an existing one,
+    IDENTITY_LINKED when it gained identities through rows naming it by id only (linkIdentities) and
+    PROFILE_UPDATED when an attribute took another value or a row by record gave it a new identity; nothing for a
+    profile the write left as it was. IDENTITY_SATURATED, naming the holders, for each identity it saturated (fan-out
+    limit) or made contested. customer_after: the profile's customer as the snapshot read in the same transaction
+    saw it (none without one, i.e. on the bulk path)."""
+    gained = {pid for ident in identities for pid in ident["gained"]}
+    modes: dict[str, set[str]] = {}
+    seen: dict[str, tuple[bool, bool]] = {}  # profile id -> (created, an attribute changed), in row order
+    for p in profiles:
+        pid = p["profile_id"]
+        modes.setdefault(pid, set()).add(rows[p["index"]].mode)
+        created, changed = seen.get(pid, (False, False))
+        seen[pid] = (created or bool(p["created"]), changed or bool(p["changed"]))
+    customers = _customers(snapshot)
+    changes: list[Change] = []
+    for pid, (created, changed) in seen.items():
+        after = customers.get(pid)
+        if created:
+            changes.append(Change(ChangeType.PROFILE_CREATED, (pid,), customer_after=after))
+            continue
+        linked_only = modes[pid] == {"id"}
+        if pid in gained and linked_only:
+            changes.append(Change(ChangeType.IDENTITY_LINKED, (pid,), customer_after=after))
+        if changed or (pid in gained and not linked_only):
+            changes.append(Change(ChangeType.PROFILE_UPDATED, (pid,), customer_after=after))
+    saturated = [tuple(ident["saturated"]) for ident in identities if ident["saturated"]]
+    return changes + [Change(ChangeType.IDENTITY_SATURATED, holders) for holders in saturated] + saturations(contested)
+
+
+def _customers(snapshot: Snapshot | None) -> dict[str, str]:
+    """Each seed profile's customer id in a snapshot: the oldest profile of its component (as build_customer)."""
+    if snapshot is None:
+        return {}
+    created = {p.id: p.created_at for p in snapshot.details.profiles}
+    found: dict[str, str] = {}
+    for seed, part in snapshot.components.items():
+        members = [p for p in part.profile_ids if p in created]
+        if isinstance(seed, str) and members and not part.truncated:
+            found[seed] = min(members, key=lambda p: (created[p], p))
+    return found
+
+
+def _merge_change(snapshot: Snapshot, source_id: str, target_id: str) -> Change:
+    """MERGE, with the source's customer before and the merged customer after (read under the merge's locks)."""
+    created = {p.id: p.created_at for p in snapshot.details.profiles}
+
+    def oldest(ids: set[str]) -> str | None:
+        known = [p for p in ids if p in created]
+        return min(known, key=lambda p: (created[p], p)) if known else None
+
+    source = set(snapshot.components[source_id].profile_ids)
+    target = set(snapshot.components[target_id].profile_ids)
+    return Change(ChangeType.MERGE, (source_id, target_id), oldest(source), oldest(source | target))
 
 
 def _profile_key(row: ProfileWrite) -> tuple[str, ...]:

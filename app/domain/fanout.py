@@ -2,6 +2,10 @@
 
 An identity held by more profiles than the strategy's limit would join unrelated people (a switchboard number,
 a shared test address); it stops linking: its edges become non-linking observations. Blocked values never link.
+The contested rule (`contested_by`): an identity whose holders together hold more distinct values of a key with
+max_per_customer than it allows would join different people (a household landline shared by two account holders);
+it stops linking too, and links again once the conflict goes away. Stored writes apply it in
+cypher/contest_identities.cypher, under the identities' locks, in the transaction that changed the holders.
 
 Upserts apply this rule inside their one write statement (cypher/write_profiles.cypher), where the link counts are
 read under the identities' locks; `plan_links` is the rule in Python, used to plan re-normalization folds and to
@@ -11,7 +15,7 @@ state the rule in unit tests. The integration tests hold both to the same outcom
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from app.domain.model import IdentityKey, NormalizedIdentity
@@ -71,3 +75,22 @@ def plan_links(
         seen.add(pair)
         writes.append(LinkWrite(h, linking=h.identity.identity not in nonlinking, exists=pair in existing))
     return saturate, writes
+
+
+@dataclass(frozen=True)
+class Contest:
+    """Why an identity is contested: its holders hold `values` distinct values of `key`, more than allowed."""
+
+    key: str
+    values: int
+
+
+def contested_by(identity_key: str, held: Mapping[str, Set[str]], limits: Mapping[str, int]) -> Contest | None:
+    """The contest of an identity of `identity_key` whose holders (the profiles holding it, linking or not) hold
+    `held` (key -> distinct non-blocked values, all holders together): the first key in name order, other than the
+    identity's own, with more values than its max_per_customer in `limits`; None when it is not contested."""
+    for key in sorted(limits):
+        values = len(held.get(key, ()))
+        if key != identity_key and values > limits[key]:
+            return Contest(key, values)
+    return None

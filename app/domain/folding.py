@@ -152,3 +152,4 @@ class FoldOutcome:
     edges_blocked: int  # linking edges of targets newly blocked, turned into observations
     # Values whose target is on the suppression list (an erased person's): deleted with their edges, not folded.
     suppressed: int = 0
+    contested: int = 0  # identities the fold made contested (their holders now hold too many values of a key)

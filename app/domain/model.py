@@ -81,14 +81,22 @@ class StoredIdentity:
     blocked: bool  # on the blocked list: never links
     saturated: bool  # shared by more profiles than the fan-out limit: stopped linking
     profile_count: int  # profiles holding it (linking or not)
+    # Contested (app/domain/fanout.py `contested_by`): its holders hold `contested_values` values of
+    # `contested_key`, more than its max_per_customer: stopped linking until the conflict goes away.
+    contested_key: str | None = None
+    contested_values: int = 0
 
     @property
     def identity(self) -> IdentityKey:
         return IdentityKey(self.key, self.value)
 
     @property
+    def contested(self) -> bool:
+        return self.contested_key is not None
+
+    @property
     def linking(self) -> bool:
-        return not (self.blocked or self.saturated)
+        return not (self.blocked or self.saturated or self.contested)
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ class IgnoredReason(StrEnum):
 
     BLOCKED = "BLOCKED"
     SATURATED = "SATURATED"
+    CONTESTED = "CONTESTED"  # its holders hold too many values of a max_per_customer key: it names no one person
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,8 @@ class Explanation:
     profile_ids: tuple[str, str]
     connected: bool
     steps: tuple[ExplanationStep, ...]
+    # Not connected: contested identities both sides hold, which would have joined them (the chain they cut).
+    cut_by: tuple[StoredIdentity, ...] = ()
 
 
 @dataclass(frozen=True)

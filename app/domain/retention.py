@@ -1,8 +1,10 @@
 """Automatic retention: the strategy's [retention] section, the schedule rule, and the receipts of its runs.
 
-A run is the retention purge of profiles not updated for `inactive_days` days. One replica at a time runs it, the
-holder of a lease stored in the database; it starts a run only when the last run (by any replica) started at least
-`interval` ago. Receipts hold counts, times and a replica id: never a profile id or an identity value.
+A run is the retention purge of profiles not updated for `inactive_days` days (when [retention] is given), then the
+trimming of change log events older than [audit] keep_days (always: keep_days defaults to 400, and the job then runs
+daily). One replica at a time runs it, the holder of a lease stored in the database; it starts a run only when the
+last run (by any replica) started at least `interval` ago. Receipts hold counts, times and a replica id: never a
+profile id or an identity value.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 DEFAULT_INTERVAL = timedelta(hours=24)
+DEFAULT_KEEP_DAYS = 400  # [audit] keep_days: how long the change log keeps an event
 RETENTION_ACTOR = "retention"  # the erasure receipts' requested_by for automatic runs
 
 _INTERVAL = re.compile(r"([1-9][0-9]{0,5})([smhd])")
@@ -46,6 +49,14 @@ class Retention:
     interval: timedelta = DEFAULT_INTERVAL
 
 
+@dataclass(frozen=True)
+class AuditRetention:
+    """The strategy's [audit] section: change log events older than `keep_days` days are trimmed by the automatic
+    retention job (every [retention] interval, or daily without [retention]), whatever else the job does."""
+
+    keep_days: int = DEFAULT_KEEP_DAYS
+
+
 def is_due(last_started_at: datetime | None, now: datetime, interval: timedelta) -> bool:
     """A run may start when no run ever started, or the last one started at least `interval` ago."""
     return last_started_at is None or now - last_started_at >= interval
@@ -65,7 +76,7 @@ class RetentionRun:
     id: str
     replica: str
     started_at: datetime
-    inactive_days: int
+    inactive_days: int | None  # None: no [retention], the run only trimmed the change log
     status: RunStatus
     finished_at: datetime | None = None
     candidates: int = 0
@@ -73,6 +84,7 @@ class RetentionRun:
     identities_deleted: int = 0
     failed: int = 0
     error: str | None = None  # an error code (e.g. DATABASE_UNAVAILABLE) when one stopped the run
+    changes_trimmed: int = 0  # change log events older than [audit] keep_days deleted by the run
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,8 @@ class Lease:
     holder: str | None
     expires_at: datetime | None
     last_run_started_at: datetime | None
+    changes_trimmed: int = 0  # change log events trimmed by every run so far (kept on the lease node)
+    changes_trimmed_at: datetime | None = None  # when the last of them were
 
     def held_by(self, replica: str, now: datetime) -> bool:
         return self.holder == replica and self.expires_at is not None and self.expires_at > now

@@ -7,7 +7,7 @@ import math
 import re
 import tomllib
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from typing import NoReturn, TypeVar
@@ -16,7 +16,7 @@ import phonenumbers
 
 from app.domain.model import IdentityKey, KeyKind, Normalization, Scalar
 from app.domain.normalize import RuleRefused, apply_rule
-from app.domain.retention import DEFAULT_INTERVAL, IntervalRefused, Retention, parse_interval
+from app.domain.retention import DEFAULT_INTERVAL, AuditRetention, IntervalRefused, Retention, parse_interval
 from app.errors import InvalidStrategy
 
 DEFAULT_STRATEGY_RESOURCE = "default_strategy.toml"
@@ -48,6 +48,9 @@ class Protections:
     max_profiles_per_identity: int = 50  # 0 = no limit
     max_identities_per_profile: int = 500  # identities one profile may hold, across calls; more is refused
     on_suppressed_value: OnSuppressedValue = OnSuppressedValue.REFUSE_RECORD
+    # An identity whose holders together hold more values of a max_per_customer key than it allows stops linking
+    # (app/domain/fanout.py `contested_by`): a household landline does not join two account holders.
+    contested_identities: bool = True
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Strategy:
     protections: Protections
     routing: Routing
     retention: Retention | None = None  # [retention]: absent, automatic retention is off
+    audit: AuditRetention = field(default_factory=AuditRetention)  # [audit]: how long the change log keeps events
 
     def attribute(self, key: str) -> IdentityAttribute | None:
         # A handful of attributes: a scan beats keeping a second, derived index in a frozen object.
@@ -87,6 +91,14 @@ class Strategy:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(attribute.name for attribute in self.attributes)
+
+    @property
+    def contest_limits(self) -> dict[str, int]:
+        """The keys that contest identities, with their max_per_customer: empty when [protections]
+        contested_identities is off."""
+        if not self.protections.contested_identities:
+            return {}
+        return {a.name: a.max_per_customer for a in self.attributes if a.max_per_customer is not None}
 
     def is_blocked(self, identity: IdentityKey) -> bool:
         """On the blocked list: the value is kept as an observation but never links profiles."""
@@ -147,7 +159,7 @@ class _Parser:
         top = self.table(
             document,
             "",
-            allowed=("name", "default_region", "attributes", "protections", "routing", "retention"),
+            allowed=("name", "default_region", "attributes", "protections", "routing", "retention", "audit"),
             required=("name", "default_region", "attributes", "routing"),
         )
         default_region = self.region(top["default_region"], "default_region")
@@ -159,6 +171,7 @@ class _Parser:
             protections=self.protections(top.get("protections", {}), "protections", attributes, default_region),
             routing=self.routing(top["routing"], "routing"),
             retention=self.retention(top["retention"], "retention") if "retention" in top else None,
+            audit=self.audit(top["audit"], "audit") if "audit" in top else AuditRetention(),
         )
 
     def attributes(self, value: object, path: str) -> tuple[IdentityAttribute, ...]:
@@ -201,6 +214,7 @@ class _Parser:
                 "max_profiles_per_identity",
                 "on_suppressed_value",
                 "max_identities_per_profile",
+                "contested_identities",
             ),
             required=(),
         )
@@ -217,6 +231,9 @@ class _Parser:
                 1,
             ),
             on_suppressed_value=self.on_suppressed_value(entry.get("on_suppressed_value"), path),
+            contested_identities=self.boolean(
+                entry.get("contested_identities", Protections.contested_identities), f"{path}.contested_identities"
+            ),
         )
 
     def on_suppressed_value(self, value: object, path: str) -> OnSuppressedValue:
@@ -266,6 +283,12 @@ class _Parser:
                 self.fail(f"{path}.interval", f"{text!r} {refused}")
         return Retention(self.integer(entry["inactive_days"], f"{path}.inactive_days", 1), interval)
 
+    def audit(self, value: object, path: str) -> AuditRetention:
+        entry = self.table(value, path, allowed=("keep_days",), required=())
+        if "keep_days" not in entry:
+            return AuditRetention()
+        return AuditRetention(self.integer(entry["keep_days"], f"{path}.keep_days", 1))
+
     # -- typed readers: each checks one value and names its path when it is wrong
 
     def table(
@@ -298,6 +321,11 @@ class _Parser:
             self.fail(path, "must be an integer")
         if value < minimum:
             self.fail(path, f"must be at least {minimum}")
+        return value
+
+    def boolean(self, value: object, path: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(path, "must be true or false")
         return value
 
     def scalar(self, value: object, path: str) -> Scalar:

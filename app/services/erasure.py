@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from app.domain.changes import ChangeType
 from app.domain.model import (
     ErasureHashes,
     ErasurePlan,
@@ -92,6 +93,10 @@ class Erasures(Writes):
             requested_by=actor,
             reason=reason.strip(),
             now=self._clock(),
+            contest_limits=self.strategy.contest_limits,
+            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+            # A purge's event says so; an erasure's is CUSTOMER_ERASED or PROFILE_ERASED (the repository's default).
+            change=ChangeType.RETENTION_PURGE if request_id.startswith(PURGE_REQUEST_PREFIX) else None,
         )
         if receipt is None:
             raise NotFound(f"no profile with id {profile_id}")

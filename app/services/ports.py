@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from app.domain.changes import ChangeEvent, ChangeType
+from app.domain.changes import Audit, ChangeEvent, ChangeType
 from app.domain.folding import Fold, FoldOutcome
 from app.domain.model import (
     Component,
@@ -139,12 +139,15 @@ class Repository(Protocol):
         max_profiles_per_identity: int,
         snapshot_nodes: int | None = None,
         max_identities_per_profile: int = 0,
+        contest_limits: Mapping[str, int] | None = None,
+        audit: Audit,
     ) -> tuple[list[WriteOutcome | None], str, Snapshot | None]:
         """Outcomes in row order (None: the row named a profile id that does not exist), a consistency token, and
         when snapshot_nodes is given, the stored profiles' components read in the same transaction. Raises
         SuppressedMeanwhile, writing nothing, when an identity's suppression hash is on the suppression list, and
         TooManyIdentities, writing nothing, when a profile would hold more than max_identities_per_profile
-        identities (0: no limit)."""
+        identities (0: no limit). Every write method records its events (docs/changes.md), by `audit`, in its own
+        transaction: none when it changed nothing or wrote nothing."""
         ...
 
     async def components_of_profiles(
@@ -161,6 +164,7 @@ class Repository(Protocol):
         reason: str,
         max_nodes: int,
         check: Callable[[Snapshot], None] = ...,
+        audit: Audit,
     ) -> str | None:
         """Locks both customers whole, reads them (a Snapshot keyed by the two profile ids) and calls `check`, which
         may raise to refuse, then merges, all in one transaction; a consistency token, or None when either profile
@@ -171,9 +175,21 @@ class Repository(Protocol):
         """The given keyed hashes that are on the suppression list."""
         ...
 
-    async def unmerge_profiles(self, source_id: str, target_id: str) -> tuple[bool, str]: ...
+    async def unmerge_profiles(self, source_id: str, target_id: str, *, audit: Audit) -> tuple[bool, str]: ...
 
-    async def unlink_identity(self, profile_id: str, key: IdentityKey) -> tuple[bool, str]: ...
+    async def unlink_identity(
+        self,
+        profile_id: str,
+        key: IdentityKey,
+        *,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+        now: datetime | None = None,
+        audit: Audit,
+    ) -> tuple[bool, str]:
+        """Remove one profile's edge to an identity; with `contest_limits` (the strategy's), re-evaluate the
+        contested rule for the identity and the profile's other identities in the same transaction."""
+        ...
 
     async def explain(self, profile_a: str, profile_b: str, *, max_nodes: int) -> Explanation | None:
         """The shortest chain of links between two profiles (not connected: no steps); None when either does not
@@ -181,6 +197,10 @@ class Repository(Protocol):
         ...
 
     async def erasure_plan(self, profile_ids: Sequence[str]) -> ErasurePlan: ...
+
+    async def count_contested(self) -> int:
+        """How many identities are contested now (the contested rule of app/domain/fanout.py)."""
+        ...
 
     async def erase(
         self,
@@ -193,12 +213,17 @@ class Repository(Protocol):
         requested_by: str,
         reason: str,
         now: datetime,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+        change: ChangeType | None = None,
     ) -> ErasureReceipt | None:
         """In one transaction: the receipt of request_id if it exists for this subject (Conflict if it names
         another); else the profile (or its whole customer, read under locks so no profile joins it meanwhile), the
         identities no other profile holds, and the merge edges deleted, the keyed hashes `suppression_hashes` gives
         for the plan (values, records) added to the suppression list, and a receipt recorded with its subject. None
-        when the profile does not exist. Raises Conflict for a customer of more than max_nodes nodes."""
+        when the profile does not exist. Raises Conflict for a customer of more than max_nodes nodes. With
+        `contest_limits`, the identities other profiles keep are re-evaluated (the contested rule): they lost
+        holders."""
         ...
 
     async def erasure_receipt(self, request_id: str) -> ErasureReceipt | None: ...
@@ -223,9 +248,25 @@ class MaintenanceStore(Protocol):
 
     async def set_identity_rules(self, identities: Sequence[NormalizedIdentity]) -> int: ...
 
-    async def block_identities(self, keys: Sequence[IdentityKey], *, now: datetime) -> int: ...
+    async def block_identities(
+        self,
+        keys: Sequence[IdentityKey],
+        *,
+        now: datetime,
+        contest_limits: Mapping[str, int] | None = None,
+        max_profiles_per_identity: int = 0,
+    ) -> int: ...
 
-    async def fold(self, folds: Sequence[Fold], *, limit: int, now: datetime, dry_run: bool = False) -> FoldOutcome: ...
+    async def fold(
+        self,
+        folds: Sequence[Fold],
+        *,
+        limit: int,
+        now: datetime,
+        dry_run: bool = False,
+        contest_limits: Mapping[str, int] | None = None,
+        audit: Audit,
+    ) -> FoldOutcome: ...
 
 
 # -- retention purge ------------------------------------------------------------------------------------------

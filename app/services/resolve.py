@@ -55,6 +55,8 @@ class Reads(ServiceBase):
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.BLOCKED))
             elif s.saturated:
                 ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.SATURATED))
+            elif s.contested:
+                ignored.append(IgnoredKey(s.key, s.value, IgnoredReason.CONTESTED))
         linking = [
             (k, c)
             for k, c in snapshot.components.items()
@@ -86,10 +88,13 @@ class Reads(ServiceBase):
                 tuple(rejected),
                 tuple(ignored),
             )
-        saturated = [IdentityKey(i.key, i.value) for i in ignored if i.reason is IgnoredReason.SATURATED]
+        shared = (IgnoredReason.SATURATED, IgnoredReason.CONTESTED)
+        saturated = [IdentityKey(i.key, i.value) for i in ignored if i.reason in shared]
         holders = [(k, c) for k, c in snapshot.components.items() if isinstance(k, str)]
         if saturated and holders:
-            # Shared by too many profiles to mean one person: say so, with a few candidates, never a guess.
+            # Shared by too many profiles, or by people the strategy tells apart (a contested value, such as a
+            # household landline of two account holders), to mean one person: say so, with a few candidates (its
+            # holders' customers), never a guess; the caller asks for a secondary key.
             candidates = tuple(
                 build_customer(self.strategy, snapshot.component(p), now) for _, p in group_components(holders)
             )
@@ -141,6 +146,10 @@ class Reads(ServiceBase):
         if explanation is None:
             raise NotFound("no such profile")
         return explanation
+
+    async def contested_count(self) -> int:
+        """Identities contested now, for /metrics: a count, never a value."""
+        return await self.repo.count_contested()
 
     def export_rows(self, page_size: int = 5000) -> AsyncIterator[ExportRow]:
         """Every profile in id order with its customer's id: the oldest profile of its whole component (the export

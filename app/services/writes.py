@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
 
+from app.domain.changes import Audit
 from app.domain.conflicts import find_conflicts
 from app.domain.model import (
     Customer,
@@ -40,6 +41,10 @@ logger = logging.getLogger(__name__)
 _ERASED_RECORD = "this source record was erased; it cannot be written again"
 _ERASED_PROFILE = "this profile was erased"
 
+# The change log's actor of a write whose caller named nobody: every edge (GraphQL, REST, the CRM webhook, the CLI,
+# the retention job) passes its own Audit; this default only spares the use-case tests from naming one.
+UNATTRIBUTED = Audit("unattributed")
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -60,14 +65,17 @@ class IngestOutcome:
 
 
 class Writes(Reads):
-    async def upsert_profile(self, item: ProfileInput) -> UpsertResult:
-        return (await self.upsert_profiles([item]))[0]
+    async def upsert_profile(self, item: ProfileInput, *, audit: Audit = UNATTRIBUTED) -> UpsertResult:
+        return (await self.upsert_profiles([item], audit=audit))[0]
 
-    async def upsert_profiles(self, items: Sequence[ProfileInput]) -> list[UpsertResult]:
-        """Store profiles with their identities and attributes; bad single values are listed, the rest stored."""
+    async def upsert_profiles(
+        self, items: Sequence[ProfileInput], *, audit: Audit = UNATTRIBUTED
+    ) -> list[UpsertResult]:
+        """Store profiles with their identities and attributes; bad single values are listed, the rest stored. The
+        change log records what changed, by `audit`, in the same transaction."""
         if not items:
             return []
-        prepared, outcomes, token, snapshot = await self._store(items, snapshot_nodes=self._max_nodes)
+        prepared, outcomes, token, snapshot = await self._store(items, snapshot_nodes=self._max_nodes, audit=audit)
         failed = [(n, p) for n, p in enumerate(prepared) if isinstance(p, AppError)]
         if failed:
             n, error = failed[0]
@@ -92,9 +100,9 @@ class Writes(Reads):
         logger.info("upserted %d profiles (%d created)", len(results), sum(r.created for r in results))
         return results
 
-    async def ingest_batch(self, items: Sequence[ProfileInput]) -> list[IngestOutcome]:
+    async def ingest_batch(self, items: Sequence[ProfileInput], *, audit: Audit = UNATTRIBUTED) -> list[IngestOutcome]:
         """Bulk path: store what is usable in one write transaction, report per input, build no customers."""
-        prepared, outcomes, _, _ = await self._store(items, snapshot_nodes=None)
+        prepared, outcomes, _, _ = await self._store(items, snapshot_nodes=None, audit=audit)
         stored = iter(outcomes)
         report: list[IngestOutcome] = []
         for p in prepared:
@@ -111,7 +119,7 @@ class Writes(Reads):
         return report
 
     async def _store(
-        self, items: Sequence[ProfileInput], *, snapshot_nodes: int | None
+        self, items: Sequence[ProfileInput], *, snapshot_nodes: int | None, audit: Audit
     ) -> tuple[list[Prepared | AppError], list[WriteOutcome | None], str, Snapshot | None]:
         """Prepare and write the usable inputs in one transaction. The suppression list is read by that transaction
         under the identities' locks (an erasure commits wholly before or after it); when it holds a value, nothing
@@ -134,6 +142,8 @@ class Writes(Reads):
                     max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
                     snapshot_nodes=snapshot_nodes,
                     max_identities_per_profile=self.strategy.protections.max_identities_per_profile,
+                    contest_limits=self.strategy.contest_limits,
+                    audit=audit,
                 )
             except TooManyIdentities as found:
                 positions = [n for n, p in enumerate(prepared) if isinstance(p, Prepared)]
@@ -220,7 +230,14 @@ class Writes(Reads):
         )
 
     async def merge_profiles(
-        self, source_id: str, target_id: str, *, actor: str, reason: str = "", force: bool = False
+        self,
+        source_id: str,
+        target_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        force: bool = False,
+        request_id: str | None = None,
     ) -> Customer:
         """Merge source into target with an explicit, reversible edge. Refuses to create a conflict unless forced;
         the check runs in the merging transaction, with both customers locked."""
@@ -234,7 +251,14 @@ class Writes(Reads):
                 self._refuse_new_conflicts(snapshot, snapshot.components[source_id], snapshot.components[target_id])
 
         token = await self.repo.merge_profiles(
-            source_id, target_id, now=self._clock(), by=actor, reason=reason, max_nodes=self._max_nodes, check=check
+            source_id,
+            target_id,
+            now=self._clock(),
+            by=actor,
+            reason=reason,
+            max_nodes=self._max_nodes,
+            check=check,
+            audit=Audit(actor, request_id, reason or None),
         )
         if token is None:
             await self._refuse_erased([source_id, target_id])
@@ -272,23 +296,34 @@ class Writes(Reads):
                 "pass force to merge anyway"
             )
 
-    async def unmerge_profiles(self, source_id: str, target_id: str, *, actor: str) -> list[Customer]:
+    async def unmerge_profiles(
+        self, source_id: str, target_id: str, *, actor: str, request_id: str | None = None
+    ) -> list[Customer]:
         """Remove a merge edge; returns the customers of both profiles afterwards (one if still linked)."""
         check_id(source_id, "sourceProfileId")
         check_id(target_id, "targetProfileId")
-        removed, token = await self.repo.unmerge_profiles(source_id, target_id)
+        removed, token = await self.repo.unmerge_profiles(source_id, target_id, audit=Audit(actor, request_id))
         if not removed:
             raise NotFound("no merge of that source profile into that target profile")
         logger.info("unmerged profile %s from %s by %s", source_id, target_id, actor)
         return distinct_customers(await self.customers([source_id, target_id], consistency=token))
 
-    async def unlink_identity(self, profile_id: str, key: str, value: str, *, actor: str) -> Customer | None:
+    async def unlink_identity(
+        self, profile_id: str, key: str, value: str, *, actor: str, request_id: str | None = None
+    ) -> Customer | None:
         """Detach one identity from a profile; returns the profile's customer afterwards."""
         check_id(profile_id, "profileId")
         normalized = normalize(self.strategy, key, value)
         if isinstance(normalized, Rejection):
             raise InvalidInput(f"{key}: {normalized.reason.value}: {normalized.detail}")
-        removed, token = await self.repo.unlink_identity(profile_id, normalized.identity)
+        removed, token = await self.repo.unlink_identity(
+            profile_id,
+            normalized.identity,
+            contest_limits=self.strategy.contest_limits,
+            max_profiles_per_identity=self.strategy.protections.max_profiles_per_identity,
+            now=self._clock(),
+            audit=Audit(actor, request_id),
+        )
         if not removed:
             raise NotFound("that profile does not hold that identity")
         logger.info("unlinked a %s identity from profile %s by %s", key, profile_id, actor)

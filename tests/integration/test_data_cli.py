@@ -12,6 +12,8 @@ import pytest
 from app.cli import main as cli
 from app.config import Settings
 from app.db.driver import AsyncDriver
+from app.db.repository import Neo4jRepository
+from app.domain.changes import ChangeType
 from app.domain.model import ProfileInput
 from app.services.identity import IdentityService
 from tests.conftest import free_port
@@ -141,6 +143,7 @@ async def test_resolve_prints_json_and_tells_found_not_found_and_ambiguous_by_ex
     assert found["customer"]["skills"] == ["Premium_Support"]
     assert found["matched_on"] == [{"key": PHONE, "value": "+14155552671"}]
     phone = {"key": PHONE, "value": "+14155552671", "linking": True, "blocked": False, "saturated": False}
+    phone["contested"] = False
     assert {**phone, "profile_count": 2} in found["customer"]["identities"]  # the REST API's identity object
     assert all({**phone, "profile_count": 2} in p["identities"] for p in found["customer"]["profiles"])
     assert all(p["created_at"].endswith("Z") for p in found["customer"]["profiles"])
@@ -211,3 +214,29 @@ async def test_purge_and_renormalize_commands_report_what_they_did(idgraph: Run,
     assert (await counts(driver))["profiles"] == 0
     code, _, err = await idgraph("purge", "--inactive-days", "0")
     assert code == 2 and "at least 1" in err
+
+
+async def test_the_data_commands_record_their_changes_as_cli_and_a_rerun_records_none(
+    idgraph: Run, repo: Neo4jRepository, driver: AsyncDriver, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "contacts.jsonl", CONTACTS)
+    await idgraph("ingest", str(path))
+    created = await repo.changes(after=0, limit=100)
+    assert [(e.type, e.actor, e.customer_after) for e in created] == [(ChangeType.PROFILE_CREATED, "cli", None)] * 3
+    await idgraph("ingest", str(path))  # the same file again: nothing changes, nothing is recorded
+    assert await repo.last_change() == 3
+    await driver.execute_query(
+        "CREATE (:Profile {id: 'old-1', source: 'crm', source_id: 'C-9', created_at: datetime('2020-01-01T00:00:00Z'),"
+        " updated_at: datetime('2020-01-01T00:00:00Z')})-[:HAS_IDENTITY {raw: 'x', source: 'crm'}]->"
+        "(:Identity {key: 'phone_number', value: '1-800-555-0199'})"
+    )
+    await idgraph("renormalize")
+    await idgraph("purge", "--inactive-days", "365")
+    crm = next(e.profile_ids[0] for e in created if e.profile_ids[0] != "old-1")
+    await idgraph("erase", "--profile", crm, "--request-id", "req-8", "--reason", "customer asked")
+    later = [(e.type, e.profile_ids[:1], e.actor) for e in await repo.changes(after=3, limit=100)]
+    assert later[:2] == [
+        (ChangeType.PROFILE_UPDATED, ("old-1",), "cli"),  # renormalize folded its value
+        (ChangeType.RETENTION_PURGE, ("old-1",), "cli"),
+    ]
+    assert [(t, a) for t, _, a in later[2:]] == [(ChangeType.CUSTOMER_ERASED, "cli")]

@@ -17,6 +17,7 @@ from app.db.keystore import KeyStore
 from app.db.maintenance import MaintenanceRepository
 from app.db.records import token_key
 from app.db.repository import Neo4jRepository
+from app.domain.changes import ACTOR_CLI, Audit
 from app.domain.model import IdentityKey, ProfileInput
 from app.domain.strategy import default_strategy
 from app.domain.suppression import key_fingerprint, suppression_hash
@@ -112,7 +113,7 @@ async def test_a_key_mismatch_is_not_retried(clean: AsyncDriver, settings: Setti
     counting = CountingKey(STRANGER)
     repo = Neo4jRepository(clean, token_key=b"t" * 32, timeout_s=30.0, erasure_key=counting)
     with pytest.raises(ErasureKeyMismatch):
-        await repo.unlink_identity("no-such-profile", IdentityKey(PHONE, "+14155552671"))
+        await repo.unlink_identity("no-such-profile", IdentityKey(PHONE, "+14155552671"), audit=Audit(ACTOR_CLI))
     assert counting.checks == 1
 
 

@@ -176,20 +176,39 @@ async def test_merge_then_erase_cascades_and_an_erased_email_cannot_return(
     assert [i.value for i in partly.customer.identities] == ["fresh@example.com"]
 
 
-async def test_household_phone_joins_two_people_and_their_account_ids_show_a_conflict(
-    service: IdentityService,
+async def test_household_phone_keeps_two_account_holders_apart_and_joins_them_with_a_conflict_when_the_rule_is_off(
+    repo: Neo4jRepository, clock: Clock, driver: AsyncDriver
 ) -> None:
-    await service.upsert_profile(
-        ProfileInput("crm", ((PHONE, "+14155552671"), (ACCOUNT, "ACCT-1"), (EMAIL, "ann@example.com")), source_id="A")
-    )
-    await service.upsert_profile(
-        ProfileInput("crm", ((PHONE, "415-555-2671"), (ACCOUNT, "ACCT-2"), (EMAIL, "bob@example.com")), source_id="B")
-    )
-    found = await service.resolve([(EMAIL, "bob@example.com")])
-    assert found.customer is not None
-    assert [(c.key, c.values) for c in found.customer.conflicts] == [(ACCOUNT, ("ACCT-1", "ACCT-2"))]
-    by_accounts = await service.resolve([(ACCOUNT, "ACCT-1"), (ACCOUNT, "ACCT-2")])
-    assert by_accounts.status is ResolutionStatus.FOUND  # one customer, flagged, not a guess between two
+    strategy = default_strategy()
+    off = replace(strategy, protections=replace(strategy.protections, contested_identities=False))
+    for contested, service in ((True, make_service(repo, clock)), (False, make_service(repo, clock, off))):
+        tag = "on" if contested else "off"
+        await service.upsert_profile(
+            ProfileInput(
+                "crm",
+                ((PHONE, "+14155552671"), (ACCOUNT, f"ACCT-1-{tag}"), (EMAIL, f"ann-{tag}@example.com")),
+                source_id=f"A-{tag}",
+            )
+        )
+        await service.upsert_profile(
+            ProfileInput(
+                "crm",
+                ((PHONE, "415-555-2671"), (ACCOUNT, f"ACCT-2-{tag}"), (EMAIL, f"bob-{tag}@example.com")),
+                source_id=f"B-{tag}",
+            )
+        )
+        found = await service.resolve([(EMAIL, f"bob-{tag}@example.com")])
+        assert found.customer is not None
+        by_accounts = await service.resolve([(ACCOUNT, f"ACCT-1-{tag}"), (ACCOUNT, f"ACCT-2-{tag}")])
+        if contested:  # the landline is contested (two account ids among its holders): two people, no conflict
+            assert [p.source_id for p in found.customer.profiles] == [f"B-{tag}"] and found.customer.conflicts == ()
+            assert by_accounts.status is ResolutionStatus.AMBIGUOUS
+        else:  # today's behaviour without the rule: one customer, flagged, not a guess between two
+            assert [(c.key, c.values) for c in found.customer.conflicts] == [
+                (ACCOUNT, (f"ACCT-1-{tag}", f"ACCT-2-{tag}"))
+            ]
+            assert by_accounts.status is ResolutionStatus.FOUND
+        await driver.execute_query("MATCH (n) WHERE n:Profile OR n:Identity DETACH DELETE n")
 
 
 async def test_junk_values_never_link_profiles(service: IdentityService) -> None:

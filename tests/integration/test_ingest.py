@@ -9,6 +9,7 @@ import pytest
 from app.bulk.ingest import default_rejects
 from app.bulk.mappings import DYNAMICS, SALESFORCE, parse_mapping
 from app.db.driver import AsyncDriver
+from app.domain.changes import Audit
 from app.domain.model import ProfileInput, ResolutionStatus
 from app.errors import DatabaseUnavailable
 from app.services.identity import IdentityService
@@ -102,12 +103,12 @@ async def test_an_interrupted_run_finished_by_running_it_again_equals_one_clean_
     calls = 0
     real = service.ingest_batch
 
-    async def failing(items: list[ProfileInput]) -> object:
+    async def failing(items: list[ProfileInput], *, audit: Audit) -> object:
         nonlocal calls
         calls += 1
         if calls == 3:
             raise DatabaseUnavailable("the identity database is unavailable")
-        return await real(items)
+        return await real(items, audit=audit)
 
     monkeypatch.setattr(service, "ingest_batch", failing)
     stopped = await load(service, [whole], tmp_path / "r.jsonl", batch_size=30, workers=1)

@@ -17,6 +17,7 @@ from app.bulk.ingest import Cursor, IngestReport, Line, RejectsFile, demo_file, 
 from app.bulk.mappings import SALESFORCE, parse_mapping
 from app.bulk.progress import Progress, human_bytes, human_duration
 from app.config import REPO_ROOT
+from app.domain.changes import Audit
 from app.domain.model import ProfileInput
 from app.domain.validation import profile_input_from_record
 from app.services.identity import IdentityService
@@ -182,7 +183,7 @@ def test_the_committed_demo_data_set_is_what_the_script_writes_and_every_line_is
 class _InstantService:
     """Stands in for the use case (not for the database): every record is stored at once."""
 
-    async def ingest_batch(self, items: Sequence[ProfileInput]) -> list[IngestOutcome]:
+    async def ingest_batch(self, items: Sequence[ProfileInput], *, audit: Audit) -> list[IngestOutcome]:
         await asyncio.sleep(0)
         return [IngestOutcome(f"p-{n}", True, (), None) for n, _ in enumerate(items)]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.domain.fanout import Holding, IdentityState, plan_links
+from app.domain.fanout import Contest, Holding, IdentityState, contested_by, plan_links
 from app.domain.model import IdentityKey, Normalization, NormalizedIdentity
 
 PHONE = NormalizedIdentity("phone_number", "+18005550100", "800-555-0100", Normalization.E164, "E164/test")
@@ -51,3 +51,34 @@ def test_identity_keys_order_saturations() -> None:
     states = {KEY: IdentityState(1, False, False), other.identity: IdentityState(1, False, False)}
     saturate, _ = plan_links(both, set(), states, limit=1)
     assert saturate == sorted([KEY, IdentityKey("email_address", "a@example.com")])
+
+
+# -- the contested rule ---------------------------------------------------------------------------------------
+
+ONE_ACCOUNT = {"account_id": 1}
+
+
+def test_holders_with_two_accounts_contest_a_shared_value() -> None:
+    found = contested_by("phone_number", {"account_id": {"A-1", "A-2"}}, ONE_ACCOUNT)
+    assert found == Contest("account_id", 2)
+
+
+def test_holders_with_one_account_between_them_do_not_contest() -> None:
+    assert contested_by("phone_number", {"account_id": {"A-1"}, "email_address": {"x", "y"}}, ONE_ACCOUNT) is None
+
+
+def test_exactly_max_per_customer_values_is_not_contested() -> None:
+    assert contested_by("phone_number", {"account_id": {"A-1", "A-2"}}, {"account_id": 2}) is None
+
+
+def test_the_key_itself_is_never_contested_by_its_own_values() -> None:
+    assert contested_by("account_id", {"account_id": {"A-1", "A-2"}}, ONE_ACCOUNT) is None
+
+
+def test_the_first_key_in_name_order_gives_the_reason() -> None:
+    held = {"account_id": {"A-1", "A-2"}, "tax_id": {"T-1", "T-2", "T-3"}}
+    assert contested_by("phone_number", held, {"tax_id": 1, "account_id": 1}) == Contest("account_id", 2)
+
+
+def test_no_limits_contest_nothing() -> None:
+    assert contested_by("phone_number", {"account_id": {"A-1", "A-2"}}, {}) is None

@@ -153,7 +153,12 @@ async def test_unusable_search_values_are_listed_beside_a_match(service: Identit
     ]
 
 
-async def test_a_household_phone_joining_two_account_ids_reports_a_conflict(service: IdentityService) -> None:
+async def test_with_the_contested_rule_off_a_household_phone_joining_two_account_ids_reports_a_conflict(
+    repo: InMemoryRepository, clock: Clock
+) -> None:
+    strategy = default_strategy()
+    off = replace(strategy, protections=replace(strategy.protections, contested_identities=False))
+    service = make_service(repo, clock, off)
     await service.upsert_profile(
         ProfileInput("crm", ((PHONE, "+14155552671"), (ACCOUNT, "ACCT-1"), (EMAIL, "ann@example.com")), source_id="A")
     )
@@ -242,3 +247,42 @@ async def test_explain_gives_the_chain_of_shared_identities_and_merges(service: 
     assert not (await service.explain(a.profile.id, apart.profile.id)).connected
     with pytest.raises(NotFound):
         await service.explain(a.profile.id, "no-such-profile")
+
+
+async def _household(service: IdentityService) -> tuple[str, str]:
+    """Two account holders sharing a landline: two profiles, one account id each."""
+    ann = await service.upsert_profile(
+        ProfileInput("crm", ((PHONE, "+14155550100"), (ACCOUNT, "ACCT-1")), source_id="ann")
+    )
+    bob = await service.upsert_profile(
+        ProfileInput("crm", ((PHONE, "+14155550100"), (ACCOUNT, "ACCT-2")), source_id="bob")
+    )
+    return ann.profile.id, bob.profile.id
+
+
+async def test_a_landline_of_two_account_holders_is_contested_and_ambiguous(service: IdentityService) -> None:
+    ann, bob = await _household(service)
+    result = await service.resolve([(PHONE, "+14155550100")])
+    assert result.status is ResolutionStatus.AMBIGUOUS and result.customer is None
+    assert sorted(c.id for c in result.candidates) == sorted([ann, bob])
+    assert [(i.value, i.reason) for i in result.ignored] == [("+14155550100", IgnoredReason.CONTESTED)]
+    assert result.assurance is Assurance.NONE
+
+
+async def test_the_contested_landline_with_an_account_id_finds_the_account_holder(service: IdentityService) -> None:
+    _, bob = await _household(service)
+    result = await service.resolve([(PHONE, "+14155550100"), (ACCOUNT, "ACCT-2")])
+    assert result.status is ResolutionStatus.FOUND and result.customer is not None
+    assert [p.id for p in result.customer.profiles] == [bob]
+    assert result.matched_on == (IdentityKey(ACCOUNT, "ACCT-2"),)
+    assert result.assurance is Assurance.STRONG
+
+
+async def test_with_the_rule_off_the_landline_joins_the_household(repo: InMemoryRepository, clock: Clock) -> None:
+    strategy = default_strategy()
+    off = replace(strategy, protections=replace(strategy.protections, contested_identities=False))
+    service = make_service(repo, clock, off)
+    ann, bob = await _household(service)
+    result = await service.resolve([(PHONE, "+14155550100")])
+    assert result.status is ResolutionStatus.FOUND and result.customer is not None
+    assert sorted(p.id for p in result.customer.profiles) == sorted([ann, bob])

@@ -231,3 +231,20 @@ def test_a_record_carrying_an_erased_value_is_refused_whole_unless_the_strategy_
     assert dropping.protections.on_suppressed_value is OnSuppressedValue.DROP_VALUE
     message = refusal(edited(line, f'{line}\non_suppressed_value = "drop"'))
     assert ': protections.on_suppressed_value: must be "refuse_record" or "drop_value"' in message
+
+
+def test_contested_identities_are_on_by_default_and_follow_max_per_customer() -> None:
+    strategy = default_strategy()
+    assert strategy.protections.contested_identities is True
+    assert strategy.contest_limits == {"account_id": 1}
+    line = "max_profiles_per_identity = 50"
+    off = parse_strategy(edited(line, f"{line}\ncontested_identities = false"))
+    assert off.protections.contested_identities is False and off.contest_limits == {}
+    none_limited = parse_strategy(edited("max_per_customer = 1", "# no limit"))
+    assert none_limited.contest_limits == {}
+
+
+def test_contested_identities_must_be_a_boolean() -> None:
+    line = "max_profiles_per_identity = 50"
+    message = refusal(edited(line, f'{line}\ncontested_identities = "yes"'))
+    assert ": protections.contested_identities: must be true or false" in message

@@ -14,7 +14,7 @@ from app.errors import Conflict, InvalidInput, NotFound, Suppressed
 from app.services.identity import IdentityService
 from tests.clock import Clock
 from tests.unit.fake_repository import InMemoryRepository
-from tests.unit.use_case_support import ACCOUNT, EMAIL, PHONE, make_service
+from tests.unit.use_case_support import ACCOUNT, EMAIL, PHONE, make_service, uncontested
 
 DEFAULT = default_strategy()
 
@@ -200,7 +200,8 @@ async def test_a_merge_giving_one_customer_two_account_ids_is_a_conflict_unless_
     assert [(c.key, c.values) for c in forced.conflicts] == [(ACCOUNT, ("ACCT-1", "ACCT-2"))]
 
 
-async def test_a_merge_keeps_an_existing_conflict_without_refusing(service: IdentityService) -> None:
+async def test_a_merge_keeps_an_existing_conflict_without_refusing(repo: InMemoryRepository, clock: Clock) -> None:
+    service = make_service(repo, clock, uncontested())  # the household's landline joins it: an existing conflict
     await service.upsert_profile(ProfileInput("crm", ((PHONE, "+14155552671"), (ACCOUNT, "ACCT-1")), source_id="A"))
     b = await service.upsert_profile(ProfileInput("crm", ((PHONE, "+14155552671"), (ACCOUNT, "ACCT-2")), source_id="B"))
     c = await service.upsert_profile(ProfileInput("web", ((EMAIL, "c@example.com"),), source_id="C"))
