@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.domain.delivery import Delivery
 from app.domain.strategy import Strategy, default_strategy, parse_strategy
 from app.errors import InvalidInput
 
@@ -51,6 +52,14 @@ class Settings:
     max_body_bytes: int = 1_048_576
     webhook_secret: str | None = None
     retention_lease_s: float = 300.0  # automatic retention: how long a replica's lease lasts unless renewed
+    change_webhook_url: str | None = None  # outbound delivery of the change feed (app/bulk/delivery.py)
+    change_webhook_secret: str | None = None
+    change_webhook_max_attempts: int = 8
+    change_webhook_batch_size: int = 100
+    change_webhook_timeout_s: float = 10.0
+    change_webhook_backoff_s: float = 1.0
+    change_webhook_poll_s: float = 1.0
+    change_webhook_lease_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +84,14 @@ class Settings:
             max_body_bytes=int(_positive_float(env, "IDGRAPH_MAX_BODY_BYTES", 1_048_576)),
             webhook_secret=env.get("IDGRAPH_WEBHOOK_SECRET") or None,
             retention_lease_s=_positive_float(env, "IDGRAPH_RETENTION_LEASE_S", 300.0),
+            change_webhook_url=env.get("IDGRAPH_CHANGE_WEBHOOK_URL") or None,
+            change_webhook_secret=env.get("IDGRAPH_CHANGE_WEBHOOK_SECRET") or None,
+            change_webhook_max_attempts=_whole(env, "IDGRAPH_CHANGE_WEBHOOK_MAX_ATTEMPTS", 8),
+            change_webhook_batch_size=_whole(env, "IDGRAPH_CHANGE_WEBHOOK_BATCH_SIZE", 100),
+            change_webhook_timeout_s=_positive_float(env, "IDGRAPH_CHANGE_WEBHOOK_TIMEOUT_S", 10.0),
+            change_webhook_backoff_s=_positive_float(env, "IDGRAPH_CHANGE_WEBHOOK_BACKOFF_S", 1.0),
+            change_webhook_poll_s=_positive_float(env, "IDGRAPH_CHANGE_WEBHOOK_POLL_S", 1.0),
+            change_webhook_lease_s=_positive_float(env, "IDGRAPH_CHANGE_WEBHOOK_LEASE_S", 60.0),
         )
 
     @property
@@ -99,6 +116,34 @@ class Settings:
         if not path.exists():
             create_key_file(path)
         return read_key_file(path)
+
+    def change_delivery(self) -> Delivery | None:
+        """Outbound delivery of the change feed, when IDGRAPH_CHANGE_WEBHOOK_URL is set. Refused, naming the variable:
+        a URL that is not http(s)://host..., a URL without a secret, a lease shorter than three POST timeouts."""
+        if self.change_webhook_url is None:
+            return None
+        parts = urlsplit(self.change_webhook_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidInput("IDGRAPH_CHANGE_WEBHOOK_URL must be an http:// or https:// URL with a host")
+        if not self.change_webhook_secret:
+            raise InvalidInput(
+                "IDGRAPH_CHANGE_WEBHOOK_SECRET must be set with IDGRAPH_CHANGE_WEBHOOK_URL (it signs each POST)"
+            )
+        if self.change_webhook_lease_s < 3 * self.change_webhook_timeout_s:
+            raise InvalidInput(
+                "IDGRAPH_CHANGE_WEBHOOK_LEASE_S must be at least 3 times IDGRAPH_CHANGE_WEBHOOK_TIMEOUT_S "
+                f"({self.change_webhook_lease_s:g} < 3 x {self.change_webhook_timeout_s:g})"
+            )
+        return Delivery(
+            url=self.change_webhook_url,
+            secret=self.change_webhook_secret,
+            batch_size=self.change_webhook_batch_size,
+            max_attempts=self.change_webhook_max_attempts,
+            timeout_s=self.change_webhook_timeout_s,
+            backoff_s=self.change_webhook_backoff_s,
+            poll_s=self.change_webhook_poll_s,
+            lease_s=self.change_webhook_lease_s,
+        )
 
     def strategy(self) -> Strategy:
         """The operator's strategy (IDGRAPH_STRATEGY) or the packaged default; bad files are refused by name."""
@@ -162,6 +207,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise InvalidInput(f"{name} must be positive, got {raw!r}")
     return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.strip().isascii() or not raw.strip().isdigit() or int(raw) < 1:
+        raise InvalidInput(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:

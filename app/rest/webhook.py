@@ -1,6 +1,7 @@
 """The CRM opt-out webhook: POST /webhooks/crm/erasure erases the customer the named identities resolve to.
 
-Not behind the bearer Guard: each delivery is signed with the shared secret IDGRAPH_WEBHOOK_SECRET.
+Not behind the bearer Guard: each delivery is signed with the shared secret IDGRAPH_WEBHOOK_SECRET (app/signature.py,
+the scheme the change feed's outbound delivery signs with too).
 
     X-Idgraph-Timestamp: <unix seconds>
     X-Idgraph-Signature: sha256=<hex of HMAC-SHA256(secret, f"{timestamp}.{raw body}")>
@@ -17,8 +18,6 @@ twice the signature's time window (a replay cannot be signed for longer); older 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import time
@@ -45,50 +44,18 @@ from app.rest.api import (
 )
 from app.services.erasure import WEBHOOK_REQUEST_PREFIX
 from app.services.identity import IdentityService
+from app.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_S, verify_signature
 from app.web.observability import Metrics
 
 logger = logging.getLogger(__name__)
 
 PATH = "/webhooks/crm/erasure"
-SIGNATURE_HEADER = "x-idgraph-signature"
-TIMESTAMP_HEADER = "x-idgraph-timestamp"
-TOLERANCE_S = 300
 REQUEST_PREFIX = WEBHOOK_REQUEST_PREFIX  # reserved: the use case refuses it to every other caller
 ACTOR = "crm-webhook"
 MAX_ATTEMPTS = 3  # resolve-then-erase rounds when the graph changes under an opt-out
 REPLAY_WINDOW_S = 2 * TOLERANCE_S  # how long a replay record is kept: twice the signature's time window
 MAX_EVENT_ID = 128 - len(REQUEST_PREFIX)  # the erasure request id "webhook:<event_id>" is at most 128 characters
 _EVENT_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_EVENT_ID}}}")
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """The X-Idgraph-Signature value of a delivery: "sha256=" + hex HMAC-SHA256 over b"<timestamp>." + body."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def verify_signature(
-    secret: str,
-    *,
-    timestamp: str | None,
-    signature: str | None,
-    body: bytes,
-    now: float,
-    tolerance_s: float = TOLERANCE_S,
-) -> None:
-    """Raise Unauthenticated unless the delivery is signed with the secret and its timestamp is fresh."""
-    if not timestamp or not signature:
-        raise Unauthenticated("unsigned request: X-Idgraph-Timestamp and X-Idgraph-Signature are required")
-    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-        raise Unauthenticated("X-Idgraph-Timestamp must be whole unix seconds")
-    scheme, _, given = signature.partition("=")
-    if scheme.strip().lower() != "sha256" or not given:
-        raise Unauthenticated("X-Idgraph-Signature must read sha256=<hex>")
-    expected = sign(secret, timestamp, body)
-    if not hmac.compare_digest(expected.encode(), f"sha256={given.strip().lower()}".encode()):
-        raise Unauthenticated("bad signature")
-    if abs(now - int(timestamp)) > tolerance_s:
-        raise Unauthenticated(f"X-Idgraph-Timestamp is more than {tolerance_s:g} seconds away from the server's clock")
 
 
 class ReplayRecords(Protocol):

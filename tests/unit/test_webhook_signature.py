@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from app.errors import Unauthenticated
-from app.rest.webhook import sign, verify_signature
+from app.signature import sign, verify_signature
 
 SECRET = "s3cret"
 BODY = b'{"event_id": "e-1", "identities": [], "reason": "opt-out"}'
