@@ -24,7 +24,8 @@ REQUEST_ID_KEY = "idgraph.request_id"
 READ = "identity:read"
 WRITE = "identity:write"
 ERASE = "identity:erase"
-SCOPES = (READ, WRITE, ERASE)
+AUDIT = "identity:audit"  # reading the change feed: who changed which customer, when
+SCOPES = (READ, WRITE, ERASE, AUDIT)
 
 
 @dataclass(frozen=True)

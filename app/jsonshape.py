@@ -4,9 +4,10 @@ API, the CRM webhook and the command line (resolve, erase, export, purge --statu
 Keys are snake_case. Times are RFC 3339 in UTC with a "Z" and always six fractional digits
 (`2026-12-05T17:00:00.000000Z`): one width, so that they sort as text, and no precision lost. An identity as stored
 (`identity_json`) always carries its state: `linking` (it joins profiles into one customer), and why not when it
-does not (`blocked`, `saturated`), with `profile_count`.
+does not (`blocked`, `saturated`, `contested`), with `profile_count`.
 
-Imports only app.domain: the REST layer and the command line both use it, neither owns it.
+Imports only app.domain: the REST layer and the command line both use it, neither owns it. A change event
+(`change_json`) has one shape on the REST feed, `idgraph changes` and the outbound change webhook.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from app.domain.changes import ChangeEvent
 from app.domain.model import (
     Customer,
     ErasurePlan,
@@ -47,6 +49,7 @@ def identity_json(stored: StoredIdentity) -> Json:
         "linking": stored.linking,
         "blocked": stored.blocked,
         "saturated": stored.saturated,
+        "contested": stored.contested,
         "profile_count": stored.profile_count,
     }
 
@@ -156,4 +159,20 @@ def export_json(row: ExportRow) -> Json:
         "source": row.source,
         "source_id": row.source_id,
         "customer_id": row.customer_id,
+    }
+
+
+def change_json(event: ChangeEvent) -> Json:
+    """One event of the change feed: ids only, never an identity or attribute value. The cursor is a string (compare
+    cursors as integers to deduplicate)."""
+    return {
+        "cursor": event.cursor,
+        "type": str(event.type),
+        "profile_ids": list(event.profile_ids),
+        "customer_before": event.customer_before,
+        "customer_after": event.customer_after,
+        "actor": event.actor,
+        "request_id": event.request_id,
+        "reason": event.reason,
+        "at": rfc3339(event.at),
     }

@@ -3,7 +3,8 @@
 // two replicas cannot both take it. A run its previous holder left RUNNING (the holder died or lost the lease)
 // is marked ABANDONED, finished when that lease lapsed.
 // Params: $lease, $replica, $now, $expires_at
-// Returns: acquired, holder, expires_at, last_run_started_at
+// Returns: acquired, holder, expires_at, last_run_started_at, changes_trimmed (the change log events the retention
+//   runs trimmed so far, cypher/trim_changes.cypher)
 MERGE (l:RetentionLease {name: $lease})
 SET l.version = coalesce(l.version, 0) + 1
 WITH l, l.holder AS previous, l.expires_at AS lapsed_at, l.run_id AS previous_run
@@ -16,4 +17,5 @@ SET l.holder = CASE WHEN acquired THEN $replica ELSE previous END,
     l.expires_at = CASE WHEN acquired THEN $expires_at ELSE lapsed_at END,
     l.acquired_at = CASE WHEN acquired AND coalesce(previous <> $replica, true) THEN $now ELSE l.acquired_at END,
     l.run_id = CASE WHEN acquired AND coalesce(previous <> $replica, true) THEN null ELSE previous_run END
-RETURN acquired, l.holder AS holder, l.expires_at AS expires_at, l.last_run_started_at AS last_run_started_at
+RETURN acquired, l.holder AS holder, l.expires_at AS expires_at, l.last_run_started_at AS last_run_started_at,
+       coalesce(l.changes_trimmed, 0) AS changes_trimmed

@@ -2,7 +2,8 @@
 // any replica) started no later than $due_before (= now - interval). Records the start on the lease, renews the
 // lease to $expires_at (the run starts with a whole lease), and creates the run's receipt, RUNNING. Locks the
 // lease node before reading it.
-// Params: $lease, $replica, $now, $expires_at, $due_before, $run_id, $inactive_days
+// Params: $lease, $replica, $now, $expires_at, $due_before, $run_id, $inactive_days (null: no [retention], the run
+//   only trims the change log)
 // Returns: started, last_run_started_at (no row: there is no lease)
 MATCH (l:RetentionLease {name: $lease})
 SET l.version = coalesce(l.version, 0) + 1

@@ -1,5 +1,6 @@
 """Automatic retention in `idgraph serve`: a background task that runs the retention purge every `interval`, on
-exactly one replica at a time.
+exactly one replica at a time, and trims the change log to [audit] keep_days in the same run (app/bulk/audit.py).
+Without [retention] the task still runs, daily, and only trims the change log (keep_days defaults to 400).
 
 The replicas share a lease stored in Neo4j (RetentionStore; app/db/retention.py). Every replica tries to take it
 every third of its length; the holder renews it the same way and starts a run when the last run, by whichever
@@ -26,9 +27,12 @@ from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from app.bulk.audit import ChangeTrimmer, TrimReport, trim_change_log, trim_cutoff
 from app.bulk.purge import PurgeReport, purge
 from app.domain.retention import (
+    DEFAULT_INTERVAL,
     RETENTION_ACTOR,
+    AuditRetention,
     Lease,
     Retention,
     RetentionRun,
@@ -47,8 +51,8 @@ SHUTDOWN = "SHUTDOWN"
 STOP_WAIT_S = 10.0  # at shutdown: how long recording the interrupted run and releasing the lease may take
 
 
-class RetentionStore(Protocol):
-    """The lease and the run receipts (app/db/retention.py implements it on Neo4j)."""
+class RetentionStore(ChangeTrimmer, Protocol):
+    """The lease, the run receipts and the change log's trimming (app/db/retention.py implements it on Neo4j)."""
 
     async def acquire_lease(self, replica: str, *, now: datetime, expires_at: datetime) -> tuple[bool, Lease]: ...
 
@@ -64,7 +68,7 @@ class RetentionStore(Protocol):
         now: datetime,
         expires_at: datetime,
         due_before: datetime,
-        inactive_days: int,
+        inactive_days: int | None,
     ) -> bool: ...
 
     async def finish_run(self, run: RetentionRun) -> RetentionRun: ...
@@ -122,6 +126,17 @@ class RetentionMetrics:
         self.lease_held = Gauge(
             "idgraph_retention_lease_held", "1 while this replica holds the retention lease.", registry=registry
         )
+        self.last_trimmed = Gauge(
+            "idgraph_retention_last_run_changes_trimmed",
+            "Change log events older than [audit] keep_days the latest finished automatic run deleted.",
+            registry=registry,
+        )
+        self.changes_trimmed = Gauge(
+            "idgraph_audit_changes_trimmed",
+            "Change log events older than [audit] keep_days deleted by every automatic run so far, by any replica "
+            "(kept in the database).",
+            registry=registry,
+        )
 
     def show_last(self, run: RetentionRun) -> None:
         self.last_run.set(run.started_at.timestamp())
@@ -130,19 +145,22 @@ class RetentionMetrics:
         self.last_deleted.set(run.profiles_deleted)
         self.last_failed.set(run.failed)
         self.last_success.set(1 if run.status is RunStatus.COMPLETED else 0)
+        self.last_trimmed.set(run.changes_trimmed)
 
 
 class RetentionScheduler:
-    """Runs the retention purge every `retention.interval` while this replica holds the lease."""
+    """Runs the retention purge (when `retention` is given) and trims the change log every `retention.interval`
+    (daily without `retention`) while this replica holds the lease."""
 
     def __init__(
         self,
         store: RetentionStore,
         service: IdentityService,
         maintenance: MaintenanceStore,
-        retention: Retention,
+        retention: Retention | None,
         *,
         lease_s: float,
+        audit: AuditRetention | None = None,
         replica: str | None = None,
         metrics: RetentionMetrics | None = None,
         clock: Callable[[], datetime] = _utcnow,
@@ -152,6 +170,8 @@ class RetentionScheduler:
         self.service = service
         self.maintenance = maintenance
         self.retention = retention
+        self.audit = audit or AuditRetention()
+        self.interval = retention.interval if retention is not None else DEFAULT_INTERVAL
         self.lease = timedelta(seconds=lease_s)
         self.replica = replica or replica_id()
         self.metrics = metrics
@@ -165,9 +185,10 @@ class RetentionScheduler:
 
     def start(self) -> None:
         logger.info(
-            "automatic retention on: inactive %d days, every %s, replica %s, lease %gs",
-            self.retention.inactive_days,
-            format_interval(self.retention.interval),
+            "automatic retention on: %s, change log kept %d days, every %s, replica %s, lease %gs",
+            "no purge" if self.retention is None else f"inactive {self.retention.inactive_days} days",
+            self.audit.keep_days,
+            format_interval(self.interval),
             self.replica,
             self.lease.total_seconds(),
         )
@@ -189,6 +210,9 @@ class RetentionScheduler:
             self._set_holds(False)
 
     async def _forever(self) -> None:
+        if self.retention is None:
+            # Only trimming, daily: no need to meet the database at start-up, nor to be cut off by an early shutdown.
+            await asyncio.sleep(self.renew_every_s)
         while True:
             try:
                 wait_s = await self.tick()
@@ -214,44 +238,39 @@ class RetentionScheduler:
             self._set_holds(False)
             return self.renew_every_s
         self._set_holds(acquired)
-        if acquired and is_due(lease.last_run_started_at, now, self.retention.interval):
+        if self.metrics is not None:
+            self.metrics.changes_trimmed.set(lease.changes_trimmed)
+        if acquired and is_due(lease.last_run_started_at, now, self.interval):
             await self.run()
             return 0.0  # look again at once: the next run is due an interval from this start
         await self._show_last_run()
         if not acquired:
             return self.renew_every_s
         assert lease.last_run_started_at is not None
-        until_due = (lease.last_run_started_at + self.retention.interval - now).total_seconds()
+        until_due = (lease.last_run_started_at + self.interval - now).total_seconds()
         return max(0.0, min(self.renew_every_s, until_due))
 
     async def run(self) -> RetentionRun | None:
-        """Start a run (only if the lease is still ours and the last run started an interval ago) and purge.
-        Returns the run's receipt, or None when it was not started."""
+        """Start a run (only if the lease is still ours and the last run started an interval ago), purge and trim
+        the change log. Returns the run's receipt, or None when it was not started."""
         now = self.clock()
+        inactive_days = self.retention.inactive_days if self.retention is not None else None
         run_id = f"retention:{now.isoformat(timespec='microseconds')}:{secrets.token_hex(4)}"
         started = await self.store.begin_run(
             self.replica,
             run_id,
             now=now,
             expires_at=now + self.lease,
-            due_before=now - self.retention.interval,
-            inactive_days=self.retention.inactive_days,
+            due_before=now - self.interval,
+            inactive_days=inactive_days,
         )
         if not started:
             return None
         logger.info("retention run %s started", run_id)
-        run = RetentionRun(run_id, self.replica, now, self.retention.inactive_days, RunStatus.RUNNING)
-        report = PurgeReport(cutoff=now - timedelta(days=self.retention.inactive_days), dry_run=False)
-        work = asyncio.create_task(
-            purge(
-                self.service,
-                self.maintenance,
-                inactive_days=self.retention.inactive_days,
-                now=now,
-                actor=RETENTION_ACTOR,
-                report=report,
-            )
-        )
+        run = RetentionRun(run_id, self.replica, now, inactive_days, RunStatus.RUNNING)
+        report = PurgeReport(cutoff=now - timedelta(days=inactive_days or 0), dry_run=False)
+        trim = TrimReport(before=trim_cutoff(now, self.audit.keep_days))
+        work = asyncio.create_task(self._work(now, report, trim))
         try:
             lost = await self._renew_while(work, now + self.lease)
         except asyncio.CancelledError:  # shutdown: stop the purge, record it, then let the cancellation through
@@ -260,15 +279,30 @@ class RetentionScheduler:
                 await work
             with contextlib.suppress(AppError, TimeoutError):
                 async with asyncio.timeout(STOP_WAIT_S):
-                    await self._finish(run, report, RunStatus.ABANDONED, SHUTDOWN)
+                    await self._finish(run, report, RunStatus.ABANDONED, SHUTDOWN, trim)
             raise
-        if lost:
-            return await self._finish(run, report, RunStatus.ABANDONED, LEASE_LOST)
+        if lost or trim.lease_lost:
+            return await self._finish(run, report, RunStatus.ABANDONED, LEASE_LOST, trim)
         error = work.exception()
         if error is not None:
             logger.warning("retention run %s stopped: %s", run_id, _code(error))
-            return await self._finish(run, report, RunStatus.FAILED, _code(error))
-        return await self._finish(run, report, RunStatus.FAILED if report.failed else RunStatus.COMPLETED, None)
+            return await self._finish(run, report, RunStatus.FAILED, _code(error), trim)
+        status = RunStatus.FAILED if report.failed else RunStatus.COMPLETED
+        return await self._finish(run, report, status, None, trim)
+
+    async def _work(self, now: datetime, report: PurgeReport, trim: TrimReport) -> PurgeReport:
+        """The run's work: the purge, when [retention] is given, then the change log's trimming."""
+        if self.retention is not None:
+            await purge(
+                self.service,
+                self.maintenance,
+                inactive_days=self.retention.inactive_days,
+                now=now,
+                actor=RETENTION_ACTOR,
+                report=report,
+            )
+        await trim_change_log(self.store, self.replica, trim, clock=self.clock)
+        return report
 
     async def _renew_while(self, work: asyncio.Task[PurgeReport], held_until: datetime) -> bool:
         """Renew the lease every third of its length until `work` is done. Cancel the work and return True when
@@ -301,7 +335,7 @@ class RetentionScheduler:
         return True
 
     async def _finish(
-        self, run: RetentionRun, report: PurgeReport, status: RunStatus, error: str | None
+        self, run: RetentionRun, report: PurgeReport, status: RunStatus, error: str | None, trim: TrimReport
     ) -> RetentionRun:
         finished = replace(
             run,
@@ -312,16 +346,18 @@ class RetentionScheduler:
             identities_deleted=report.identities_deleted,
             failed=sum(report.failed.values()),
             error=error,
+            changes_trimmed=trim.trimmed,
         )
         stored = await self.store.finish_run(finished)
         logger.info(
-            "retention run %s %s: %d candidates, %d profiles and %d identities deleted, %d failed",
+            "retention run %s %s: %d candidates, %d profiles and %d identities deleted, %d failed, %d changes trimmed",
             run.id,
             stored.status,
             stored.candidates,
             stored.profiles_deleted,
             stored.identities_deleted,
             stored.failed,
+            stored.changes_trimmed,
         )
         if self.metrics is not None:
             self.metrics.runs.labels(str(stored.status)).inc()

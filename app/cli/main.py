@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from app.cli.changes import add_changes_command
 from app.cli.commands import add_data_commands
 from app.cli.importing import add_import_command
 from app.cli.keys import add_key_commands
@@ -121,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     token.add_argument("name", help="who the token is for (shown as the actor of merges and erasures)")
     token.add_argument(
-        "--scopes", default="", help="comma-separated; default all: identity:read,identity:write,identity:erase"
+        "--scopes",
+        default="",
+        help="comma-separated; default all: identity:read,identity:write,identity:erase,identity:audit",
     )
     token.add_argument("--quiet", action="store_true", help="print only the token")
     token.set_defaults(run=_token)
@@ -129,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_commands(commands)
     add_import_command(commands)
     add_key_commands(commands)
+    add_changes_command(commands)
     return parser
 
 

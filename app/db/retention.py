@@ -44,7 +44,7 @@ class RetentionRepository:
         rows = await self._run(
             "acquire_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now, expires_at=expires_at
         )
-        return bool(rows[0]["acquired"]), _lease(rows[0])
+        return bool(rows[0]["acquired"]), lease_from(rows[0])
 
     async def renew_lease(self, replica: str, *, expires_at: datetime) -> bool:
         """Extend the lease if `replica` still holds it; False when another replica has taken it."""
@@ -65,7 +65,7 @@ class RetentionRepository:
         now: datetime,
         expires_at: datetime,
         due_before: datetime,
-        inactive_days: int,
+        inactive_days: int | None,
     ) -> bool:
         """Record the start of a run, and renew the lease to `expires_at`, if `replica` holds the lease and the
         last run started by `due_before`."""
@@ -96,12 +96,21 @@ class RetentionRepository:
             identities_deleted=run.identities_deleted,
             failed=run.failed,
             error=run.error,
+            changes_trimmed=run.changes_trimmed,
         )
         return _run_from(rows[0]["run"])
 
+    async def trim_changes(self, replica: str, *, now: datetime, before: datetime, limit: int) -> int | None:
+        """Delete up to `limit` of the oldest change log events written before `before`, and count them on the lease
+        node, if `replica` holds the lease; the number deleted, or None when it does not hold it."""
+        rows = await self._run(
+            "trim_changes", write=True, lease=LEASE_NAME, replica=replica, now=now, before=before, limit=limit
+        )
+        return int(rows[0]["trimmed"]) if rows else None
+
     async def lease(self) -> Lease | None:
         rows = await self._run("retention_lease", write=False, lease=LEASE_NAME)
-        return _lease(rows[0]) if rows else None
+        return lease_from(rows[0]) if rows else None
 
     async def runs(self, limit: int = 10) -> list[RetentionRun]:
         """The latest runs, newest first."""
@@ -113,11 +122,15 @@ def _time(value: Any) -> datetime | None:
     return None if value is None else records.to_datetime(value)
 
 
-def _lease(row: Mapping[str, Any]) -> Lease:
+def lease_from(row: Mapping[str, Any]) -> Lease:
+    """A lease as the lease statements return it (holder, expires_at, last_run_started_at); also the change
+    delivery's (app/db/delivery.py)."""
     return Lease(
         holder=None if row["holder"] is None else str(row["holder"]),
         expires_at=_time(row["expires_at"]),
         last_run_started_at=_time(row["last_run_started_at"]),
+        changes_trimmed=int(row.get("changes_trimmed") or 0),
+        changes_trimmed_at=_time(row.get("changes_trimmed_at")),
     )
 
 
@@ -126,7 +139,7 @@ def _run_from(row: Mapping[str, Any]) -> RetentionRun:
         id=str(row["id"]),
         replica=str(row["replica"]),
         started_at=records.to_datetime(row["started_at"]),
-        inactive_days=int(row["inactive_days"]),
+        inactive_days=None if row.get("inactive_days") is None else int(row["inactive_days"]),
         status=RunStatus(row["status"]),
         finished_at=_time(row.get("finished_at")),
         candidates=int(row.get("candidates") or 0),
@@ -134,4 +147,5 @@ def _run_from(row: Mapping[str, Any]) -> RetentionRun:
         identities_deleted=int(row.get("identities_deleted") or 0),
         failed=int(row.get("failed") or 0),
         error=None if row.get("error") is None else str(row["error"]),
+        changes_trimmed=int(row.get("changes_trimmed") or 0),
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.auth import Principal
+from app.services.changes import ChangeFeed
 from app.services.identity import IdentityService
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class Context:
     principal: Principal | None
     request_id: str
     metrics: Metrics | None = None
+    feed: ChangeFeed | None = None  # the change feed (identity:audit)
     # Every resolver that calls the database holds it for the call: one per request, so one request cannot take
     # more than MAX_DB_CALLS_PER_REQUEST of the driver's connections.
     db_calls: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_DB_CALLS_PER_REQUEST))

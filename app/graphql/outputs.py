@@ -46,6 +46,17 @@ class Identity:
     blocked: bool = strawberry.field(description="On the strategy's blocked list: never links profiles.")
     saturated: bool = strawberry.field(description="Shared by more profiles than the fan-out limit: stopped linking.")
     profile_count: int = strawberry.field(description="Profiles holding this value.")
+    contested: bool = strawberry.field(
+        default=False,
+        description="Its holders together hold more values of a max_per_customer key (contestedKey) than the "
+        "strategy allows one customer, so it would join different people: stopped linking until that goes away.",
+    )
+    contested_key: str | None = strawberry.field(
+        default=None, description="When contested: the max_per_customer key its holders hold too many values of."
+    )
+    contested_values: int | None = strawberry.field(
+        default=None, description="When contested: how many distinct values of contestedKey its holders hold."
+    )
 
     @classmethod
     def of(cls, stored: model.StoredIdentity) -> Identity:
@@ -55,6 +66,9 @@ class Identity:
             blocked=stored.blocked,
             saturated=stored.saturated,
             profile_count=stored.profile_count,
+            contested=stored.contested,
+            contested_key=stored.contested_key,
+            contested_values=stored.contested_values if stored.contested else None,
         )
 
     @classmethod
@@ -71,7 +85,9 @@ class IdentityLink:
     source: str
     first_seen: datetime
     last_seen: datetime
-    linking: bool = strawberry.field(description="False when the value is blocked or saturated: it joins no one.")
+    linking: bool = strawberry.field(
+        description="False when the value is blocked, saturated or contested: it joins no one."
+    )
 
     @classmethod
     def of(cls, link: model.IdentityLink) -> IdentityLink:

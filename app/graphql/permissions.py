@@ -45,6 +45,12 @@ class CanErase(_Scope):
     scope = auth.ERASE
 
 
+class CanAudit(_Scope):
+    """The change feed and a customer's history."""
+
+    scope = auth.AUDIT
+
+
 class CanReadTheCustomer(_Scope):
     """On a mutation whose result is a customer (mergeProfiles, unmergeProfiles, unlinkIdentity)."""
 

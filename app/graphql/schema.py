@@ -23,11 +23,19 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from app.domain import model
+from app.domain.changes import Audit
 from app.errors import InvalidInput
-from app.graphql import inputs, outputs, stewardship
+from app.graphql import feed, inputs, outputs, stewardship
 from app.graphql.context import Context
 from app.graphql.errors import ErrorCodes, coded, log_refusals, request_id_of
-from app.graphql.permissions import CanErase, CanRead, CanReadASelectedCustomer, CanReadTheCustomer, CanWrite
+from app.graphql.permissions import (
+    CanAudit,
+    CanErase,
+    CanRead,
+    CanReadASelectedCustomer,
+    CanReadTheCustomer,
+    CanWrite,
+)
 from app.graphql.prepared import Prepared, PreparedDocuments, RememberValidated
 
 Info = strawberry.Info[Context, Any]
@@ -166,17 +174,36 @@ class Query:
             ],
         )
 
+    changes: feed.ChangePage = strawberry.field(
+        resolver=feed.changes, permission_classes=[CanAudit], description=feed.CHANGES_DESCRIPTION
+    )
+    customer_history: feed.CustomerHistory | None = strawberry.field(
+        resolver=feed.customer_history, permission_classes=[CanAudit], description=feed.HISTORY_DESCRIPTION
+    )
+
 
 def _actor(info: Info) -> str:
     principal = info.context.principal
     return principal.name if principal else "anonymous"
 
 
+def _request_id(info: Info) -> str | None:
+    """The HTTP request id the guard gave the request (app/web/guard.py), for the change log."""
+    request_id = info.context.request_id
+    return request_id if request_id and request_id != "-" else None
+
+
+def _audit(info: Info) -> Audit:
+    return Audit(_actor(info), _request_id(info))
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(permission_classes=[CanWrite, CanReadASelectedCustomer])
     async def upsert_profile(self, info: Info, input: inputs.ProfileInput) -> outputs.UpsertResult:
-        return outputs.UpsertResult.of(await info.context.service.upsert_profile(_profile_input(input)))
+        return outputs.UpsertResult.of(
+            await info.context.service.upsert_profile(_profile_input(input), audit=_audit(info))
+        )
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadASelectedCustomer], description=f"At most {MAX_BATCH} inputs per call."
@@ -184,7 +211,7 @@ class Mutation:
     async def upsert_profiles(self, info: Info, inputs: list[inputs.ProfileInput]) -> list[outputs.UpsertResult]:
         if len(inputs) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} profiles per upsertProfiles call")
-        results = await info.context.service.upsert_profiles([_profile_input(i) for i in inputs])
+        results = await info.context.service.upsert_profiles([_profile_input(i) for i in inputs], audit=_audit(info))
         return [outputs.UpsertResult.of(r) for r in results]
 
     @strawberry.mutation(
@@ -200,7 +227,7 @@ class Mutation:
         source_system: Annotated[str, strawberry.argument(name="source")] = "api",
     ) -> outputs.UpsertResult:
         item = model.ProfileInput(source=source_system, identities=_pairs(identities), profile_id=str(profile_id))
-        return outputs.UpsertResult.of(await info.context.service.upsert_profile(item))
+        return outputs.UpsertResult.of(await info.context.service.upsert_profile(item, audit=_audit(info)))
 
     @strawberry.mutation(
         permission_classes=[CanWrite, CanReadTheCustomer],
@@ -216,7 +243,12 @@ class Mutation:
         force: bool = False,
     ) -> outputs.Customer:
         customer = await info.context.service.merge_profiles(
-            str(source_profile_id), str(target_profile_id), actor=_actor(info), reason=reason or "", force=force
+            str(source_profile_id),
+            str(target_profile_id),
+            actor=_actor(info),
+            reason=reason or "",
+            force=force,
+            request_id=_request_id(info),
         )
         return outputs.Customer.of(customer)
 
@@ -228,7 +260,7 @@ class Mutation:
         self, info: Info, source_profile_id: strawberry.ID, target_profile_id: strawberry.ID
     ) -> list[outputs.Customer]:
         customers = await info.context.service.unmerge_profiles(
-            str(source_profile_id), str(target_profile_id), actor=_actor(info)
+            str(source_profile_id), str(target_profile_id), actor=_actor(info), request_id=_request_id(info)
         )
         return [outputs.Customer.of(c) for c in customers]
 
@@ -240,7 +272,7 @@ class Mutation:
         self, info: Info, profile_id: strawberry.ID, identity: inputs.IdentityInput
     ) -> outputs.Customer | None:
         customer = await info.context.service.unlink_identity(
-            str(profile_id), identity.key, identity.value, actor=_actor(info)
+            str(profile_id), identity.key, identity.value, actor=_actor(info), request_id=_request_id(info)
         )
         return outputs.Customer.of(customer) if customer else None
 

@@ -68,12 +68,18 @@ class Explanation:
     profile_ids: list[strawberry.ID]
     connected: bool
     steps: list[ExplanationStep]
+    cut_by: list[Identity] = strawberry.field(
+        default_factory=list,
+        description="When not connected: contested identities (up to 10) a profile of each side holds; they would "
+        "have joined the two, but their holders hold too many values of a max_per_customer key.",
+    )
 
     @classmethod
     def of(cls, explanation: model.Explanation) -> Explanation:
         return cls(
             profile_ids=[strawberry.ID(p) for p in explanation.profile_ids],
             connected=explanation.connected,
+            cut_by=[Identity.of(i) for i in explanation.cut_by],
             steps=[
                 ExplanationStep(
                     from_profile_id=strawberry.ID(s.from_profile_id),

@@ -95,6 +95,7 @@ class GraphQLView(GraphQL[Context, None]):
             principal=request.scope.get(PRINCIPAL_KEY),
             request_id=request.scope.get(REQUEST_ID_KEY, "-"),
             metrics=getattr(request.state, "metrics", None),
+            feed=getattr(request.state, "feed", None),
         )
 
 

@@ -5,6 +5,7 @@
     DELETE /api/v2/customer-data-platform/identities/{id}       cascade erase of the customer  identity:erase
     POST   /api/v2/customer-data-platform/identities/resolve    who is this? (never writes)    identity:read
     GET    /api/v2/customer-data-platform/identities/{id}       the customer of a profile      identity:read
+    GET    /api/v2/customer-data-platform/changes               the change feed (?after=&limit=) identity:audit
 
 The Guard (app/web/app.py) has already checked the bearer token; each endpoint checks its scope and makes one call
 of the same IdentityService method the GraphQL resolver calls. Answers have the shapes of app/jsonshape.py
@@ -27,10 +28,12 @@ from starlette.routing import Route
 from app import auth
 from app.auth import PRINCIPAL_KEY, REQUEST_ID_KEY, Principal
 from app.domain import model
+from app.domain.changes import Audit
 from app.domain.textcheck import is_unicode_text
 from app.domain.validation import SNAKE_CASE, check_id, check_profile_input
 from app.errors import AppError, Forbidden, InvalidInput, NotFound, Unauthenticated
-from app.jsonshape import Json, customer_json, receipt_json, resolution_json, upsert_json
+from app.jsonshape import Json, change_json, customer_json, receipt_json, resolution_json, upsert_json
+from app.services.changes import DEFAULT_LIMIT, MAX_LIMIT, ChangeFeed, change_types
 from app.services.identity import IdentityService
 from app.web.observability import Metrics
 
@@ -40,6 +43,8 @@ logger = logging.getLogger(__name__)
 # a test keeps them equal, and this module must not import strawberry).
 
 BASE = "/api/v2/customer-data-platform/identities"
+CHANGES = "/api/v2/customer-data-platform/changes"
+CHANGES_PARAMS = ("after", "limit", "type", "profile_id")
 DEFAULT_SOURCE = "api"
 DEFAULT_DELETE_REASON = "REST delete request"
 RESERVED_REQUEST_PREFIX = "webhook:"  # request ids of the CRM webhook's erasures
@@ -217,12 +222,13 @@ class RestApi:
             Route(f"{BASE}/resolve", _guarded(auth.READ, self.resolve), methods=["POST"]),
             Route(f"{BASE}/{{profile_id}}", _guarded(auth.ERASE, self.delete), methods=["DELETE"]),
             Route(f"{BASE}/{{profile_id}}", _guarded(auth.READ, self.customer), methods=["GET"]),
+            Route(CHANGES, _guarded(auth.AUDIT, self.changes), methods=["GET"]),
         ]
 
     async def push_identities(self, request: Request, principal: Principal, body: bytes) -> Response:
         """Upsert a profile: 201 when created, 200 when updated; the customer only for a token with identity:read."""
         item = profile_input(json_object(body))
-        result = await _service(request).upsert_profile(item)
+        result = await _service(request).upsert_profile(item, audit=Audit(principal.name, request_id_of(request)))
         answer = upsert_json(result, with_customer=principal.may(auth.READ))
         return JSONResponse(answer, status_code=201 if result.created else 200)
 
@@ -240,6 +246,7 @@ class RestApi:
             actor=principal.name,
             reason=optional_str(data, "reason") or "",
             force=force,
+            request_id=request_id_of(request),
         )
         return JSONResponse(customer_json(customer))
 
@@ -277,6 +284,26 @@ class RestApi:
         if customer is None:
             raise NotFound(f"no profile with id {profile_id}")
         return JSONResponse(customer_json(customer))
+
+    async def changes(self, request: Request, principal: Principal, body: bytes) -> Response:
+        """A page of the change feed: {"events": [...], "next_cursor"}. `type` may be repeated or comma-separated."""
+        params = request.query_params
+        unknown = sorted(set(params) - set(CHANGES_PARAMS))
+        if unknown:
+            raise InvalidInput(f"unknown query parameter {unknown[0]!r}; allowed: {', '.join(CHANGES_PARAMS)}")
+        limit_text = params.get("limit") or str(DEFAULT_LIMIT)
+        if not limit_text.isascii() or not limit_text.isdigit() or len(limit_text) > 6:
+            raise InvalidInput(f"limit must be a whole number from 1 to {MAX_LIMIT} (got {limit_text[:20]!r})")
+        names = [name for value in params.getlist("type") for name in value.split(",") if name.strip()]
+        feed: ChangeFeed = request.state.feed
+        page = await feed.page(
+            after=params.get("after"),
+            limit=int(limit_text),
+            types=change_types(names, "type"),
+            profile_id=params.get("profile_id"),
+            profile_id_name="profile_id",
+        )
+        return JSONResponse({"events": [change_json(e) for e in page.events], "next_cursor": page.next_cursor})
 
 
 def _service(request: Request) -> IdentityService:

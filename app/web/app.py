@@ -17,16 +17,20 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.auth import TokenFile
+from app.bulk.delivery import ChangeDeliverer, DeliveryMetrics
 from app.bulk.retention import RetentionMetrics, RetentionScheduler
 from app.config import Settings
 from app.db.driver import AsyncDriver, create_driver
 from app.db.repository import Neo4jRepository
 from app.db.webhook_events import WebhookEventRepository
+from app.domain.delivery import Delivery
 from app.erasure_key import ErasureKey
 from app.graphql.view import graphql_app
 from app.rest.api import rest_routes
 from app.rest.webhook import webhook_routes
+from app.services.changes import ChangeFeed
 from app.services.identity import IdentityService
+from app.services.ports import ChangeLog
 from app.web import inspector
 from app.web.graphiql import graphiql_routes
 from app.web.guard import BodyTooLarge, Guard, body_too_large
@@ -40,6 +44,7 @@ class State(TypedDict):
     settings: Settings
     driver: AsyncDriver
     service: IdentityService
+    feed: ChangeFeed  # the change feed: GraphQL `changes`, REST /changes
     metrics: Metrics
     erasure_key: ErasureKey
     webhook_events: WebhookEventRepository  # the CRM webhook's replay records, shared by every replica
@@ -70,14 +75,13 @@ def inspector_routes() -> list[BaseRoute]:
 
 def _retention(
     settings: Settings, driver: AsyncDriver, service: IdentityService, metrics: Metrics, key: ErasureKey
-) -> RetentionScheduler | None:
-    """The automatic retention task (app/bulk/retention.py), when the strategy turns it on; not started yet. It takes
-    no lease before the database has accepted this process's erasure key."""
+) -> RetentionScheduler:
+    """The automatic retention task (app/bulk/retention.py); not started yet. Always there: without [retention] it
+    purges nothing but still trims the change log to [audit] keep_days (default 400), daily. It takes no lease before
+    the database has accepted this process's erasure key."""
     from app.db.maintenance import MaintenanceRepository
     from app.db.retention import RetentionRepository
 
-    if service.strategy.retention is None:
-        return None
     database = settings.neo4j_database
     return RetentionScheduler(
         RetentionRepository(driver, database=database, timeout_s=settings.query_timeout_s),
@@ -85,8 +89,28 @@ def _retention(
         MaintenanceRepository(driver, database=database, timeout_s=max(settings.query_timeout_s, 60.0)),
         service.strategy.retention,
         lease_s=settings.retention_lease_s,
+        audit=service.strategy.audit,
         metrics=RetentionMetrics(metrics.registry),
         ready=lambda: key.checked,
+    )
+
+
+def _deliverer(
+    delivery: Delivery | None, settings: Settings, driver: AsyncDriver, log: ChangeLog, metrics: Metrics
+) -> ChangeDeliverer | None:
+    """The change feed's outbound delivery (app/bulk/delivery.py), when IDGRAPH_CHANGE_WEBHOOK_URL is set; not
+    started yet."""
+    from app.bulk.endpoint import WebhookEndpoint
+    from app.db.delivery import DeliveryRepository
+
+    if delivery is None:
+        return None
+    return ChangeDeliverer(
+        DeliveryRepository(driver, database=settings.neo4j_database, timeout_s=settings.query_timeout_s),
+        log,
+        WebhookEndpoint(delivery.url, delivery.secret, timeout_s=delivery.timeout_s),
+        delivery,
+        metrics=DeliveryMetrics(metrics.registry),
     )
 
 
@@ -97,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # configures logging in the hosting process.
     logging.getLogger("neo4j").setLevel(max(logging.getLogger("neo4j").level, logging.INFO))
     strategy = resolved.strategy()
+    delivery = resolved.change_delivery()  # None without IDGRAPH_CHANGE_WEBHOOK_URL; a bad setting stops start-up
     tokens = TokenFile(resolved.tokens_file)  # read again every few seconds: a revoked token is refused soon
     erasure_key = resolved.erasure_key()
     metrics = Metrics()  # per app: several apps in one process never share counters
@@ -110,14 +135,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Checked now when the database answers, so the first request can hash; else as soon as it does.
         await erasure_key_refusal(checked_key, driver, resolved)
         key_check = asyncio.create_task(check_erasure_key(checked_key, driver, resolved))
-        retention = _retention(resolved, driver, service, metrics, checked_key)  # None without [retention]
-        if retention is not None:
-            retention.start()
+        metrics.count_contested = service.contested_count
+        retention = _retention(resolved, driver, service, metrics, checked_key)
+        retention.start()
+        deliverer = _deliverer(delivery, resolved, driver, repo, metrics)  # None without a change webhook
+        if deliverer is not None:
+            deliverer.start()
         try:
             yield {
                 "settings": resolved,
                 "driver": driver,
                 "service": service,
+                "feed": ChangeFeed(repo),
                 "metrics": metrics,
                 "erasure_key": checked_key,
                 "webhook_events": WebhookEventRepository(
@@ -128,8 +157,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             key_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await key_check
-            if retention is not None:
-                await retention.stop()
+            await retention.stop()
+            if deliverer is not None:
+                await deliverer.stop()
+            metrics.count_contested = None
             await driver.close()
 
     # Never strawberry's own GraphiQL page, which loads React and GraphiQL from a CDN: graphiql_routes() serves one.

@@ -8,6 +8,11 @@ What is measured, and with which labels (every label value comes from a small, b
     idgraph_resolve_outcomes_total{status, interface}             FOUND / NOT_FOUND / AMBIGUOUS by rest|graphql|webhook
     idgraph_database_errors_total{code}                           DATABASE_UNAVAILABLE / TIMEOUT, from error responses
     idgraph_webhook_events_total{outcome}                         erased / nothing_to_erase / replay / ...
+    idgraph_contested_identities                                  gauge: identities contested now (read at scrape)
+
+On the same registry, only when their job runs: idgraph_retention_* (app/bulk/retention.py RetentionMetrics) and
+idgraph_change_webhook_* (app/bulk/delivery.py DeliveryMetrics: delivered events, failed attempts{kind}, parked
+batches, cursor lag, lease held).
 
 The access log (logger "idgraph.access") writes one line per request: method, route template, status, duration,
 request id, and for GraphQL the operation name and outcome. Never a query string, a body or an identity value.
@@ -19,13 +24,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import AppError
 
 access_logger = logging.getLogger("idgraph.access")
 
@@ -90,6 +97,13 @@ class Metrics:
             ("outcome",),
             registry=self.registry,
         )
+        self.contested = Gauge(
+            "idgraph_contested_identities",
+            "Identities contested now: their holders hold more values of a max_per_customer key than one customer "
+            "may, so they stopped linking. Read from the database at each scrape; the last value when it fails.",
+            registry=self.registry,
+        )
+        self.count_contested: Callable[[], Awaitable[int]] | None = None  # set by the app's lifespan
         self._operations: set[str] = set()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -118,7 +132,12 @@ class Metrics:
         return generate_latest(self.registry)
 
     async def endpoint(self, request: Request) -> Response:
-        """GET /metrics: the Prometheus text exposition of this app's registry."""
+        """GET /metrics: the Prometheus text exposition of this app's registry, the contested count read first."""
+        if self.count_contested is not None:
+            try:
+                self.contested.set(await self.count_contested())
+            except AppError as failed:  # the database is away: the metrics still answer, with the last count
+                access_logger.warning("contested identities not counted: %s", failed.code)
         return Response(self.render(), media_type=CONTENT_TYPE_LATEST)
 
     def _operation_label(self, operation: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from app.auth import ERASE, READ, WRITE, add_token
+from app.auth import AUDIT, ERASE, READ, WRITE, add_token
 from tests.erasure_key import ERASURE_KEY
 from tests.failure import privacy
 from tests.serving import ServeProcess, child_env, serve_process
@@ -50,6 +50,7 @@ class Tokens:
     steward: str  # identity:read, identity:write, identity:erase
     writer: str  # identity:read, identity:write
     reader: str  # identity:read
+    auditor: str  # identity:read, identity:audit (the history panel)
 
 
 def make_tokens(path: Path) -> Tokens:
@@ -57,6 +58,7 @@ def make_tokens(path: Path) -> Tokens:
         steward=add_token(path, "steward", [READ, WRITE, ERASE]),
         writer=add_token(path, "writer", [READ, WRITE]),
         reader=add_token(path, "reader", [READ]),
+        auditor=add_token(path, "auditor", [READ, AUDIT]),
     )
 
 

@@ -341,3 +341,67 @@ async def test_blocked_and_over_the_limit_identities_are_marked_and_do_not_link(
     await inspector.search(shared)  # never resolved to an arbitrary customer
     await expect(page.locator("#status")).to_contain_text("Ambiguous")
     await expect(page.locator("#legend, .legend")).to_contain_text("Over the fan-out limit")
+
+
+async def test_the_history_panel_lists_the_customers_changes_newest_first_for_an_audit_token(
+    inspector: Inspector, tokens: Tokens, reference: Loaded, api: Api
+) -> None:
+    page = inspector.page
+    await api.merge(reference.jane, reference.crm, "same household, confirmed by phone", force=True)
+    await inspector.open(tokens.auditor)
+    await inspector.search("ACCT-98765")
+    history = page.locator("section.history")
+    await expect(history).to_have_attribute("data-status", "ok")
+    merge = history.locator('li[data-type="MERGE"]')
+    await expect(merge).to_have_count(1)
+    await expect(merge).to_contain_text("merged into")
+    await expect(merge).to_contain_text("by steward")
+    await expect(merge).to_contain_text("same household, confirmed by phone")
+    cursors = [int(c) for c in await history.locator("li").evaluate_all("els => els.map(e => e.dataset.cursor)")]
+    assert cursors == sorted(cursors, reverse=True)
+    # Nothing of it kept in the browser or put in the address: the token only, in this tab's session storage.
+    assert await page.evaluate("() => Object.keys(sessionStorage)") == ["idgraph.inspector.token"]
+    assert await page.evaluate("() => localStorage.length") == 0
+    assert page.url == f"{inspector.base_url}/inspect"
+
+
+async def test_a_token_without_the_audit_scope_gets_no_history_panel(
+    inspector: Inspector, tokens: Tokens, reference: Loaded
+) -> None:
+    await inspector.open(tokens.steward)
+    await inspector.search("ACCT-98765")
+    await expect(inspector.page.locator("section.customer")).to_have_count(1)
+    await expect(inspector.page.locator("section.history")).to_have_count(0)
+
+
+async def test_a_contested_identity_is_marked_with_its_own_legend_entry_and_explained(
+    inspector: Inspector, tokens: Tokens, reference: Loaded, api: Api
+) -> None:
+    landline = "+1 415 555 0100"  # a household's: two account holders share it
+    ann, _ = await api.upsert(
+        [
+            {
+                "source": "crm",
+                "sourceId": "H-1",
+                "identities": identities(phone_number=landline, account_id="H-ACCT-1"),
+            },
+            {
+                "source": "crm",
+                "sourceId": "H-2",
+                "identities": identities(phone_number=landline, account_id="H-ACCT-2"),
+            },
+        ]
+    )
+    page = inspector.page
+    await inspector.open(tokens.steward)
+
+    await inspector.search(ann, "profile")
+    contested = identity_node("phone_number", "+14155550100")
+    assert "contested" in await inspector.classes_of(contested)
+    assert subset(await inspector.drawn(), {"profiles": 1, "nonlinking": 1}) == {"profiles": 1, "nonlinking": 1}
+    await inspector.click(contested)
+    await expect(page.locator("#details")).to_contain_text("2 values of account_id")
+    await expect(page.locator("#legend, .legend")).to_contain_text("Contested")
+
+    await inspector.search(landline)  # names two people: never resolved to one of them
+    await expect(page.locator("#status")).to_contain_text("Ambiguous")

@@ -15,7 +15,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from app.config import Settings
-from app.rest.webhook import sign
+from app.signature import sign
 from app.web.app import create_app
 from tests.e2e.graphql_harness import Tokens as Tokens
 from tests.e2e.graphql_harness import make_tokens

@@ -80,6 +80,7 @@ async def test_pushing_identities_creates_a_profile_then_updates_it_idempotently
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", profile["created_at"]), profile["created_at"]
     customer = created["customer"]
     phone = {"key": "phone_number", "value": "+14155552671", "linking": True, "blocked": False, "saturated": False}
+    phone["contested"] = False
     assert {**phone, "profile_count": 1} in profile["identities"]
     assert {**phone, "profile_count": 1} in customer["identities"]
     assert customer["id"] == profile["id"]

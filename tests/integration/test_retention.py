@@ -264,6 +264,7 @@ async def test_a_run_receipt_holds_counts_times_and_the_replica_but_no_personal_
         "profiles_deleted",
         "identities_deleted",
         "failed",
+        "changes_trimmed",
     }
     shown = " ".join(str(v) for v in node.values())
     for secret in (*purged, "+14155552671", "ret@example.com", "call-1", "ch-1"):
@@ -307,7 +308,7 @@ async def test_purge_status_prints_the_lease_and_the_last_runs_without_personal_
     code, out, _ = await idgraph("purge", "--status")
     lease, head, run = out.splitlines()
     assert code == 0 and lease.startswith("lease: ") and head.split()[:3] == ["started", "finished", "status"]
-    assert run.split()[2:] == ["COMPLETED", "30", "2", "2", "2", "0", "host:7:abc"]
+    assert run.split()[2:] == ["COMPLETED", "30", "2", "2", "2", "0", "0", "host:7:abc"]
     code, out, _ = await idgraph("purge", "--status", "--json")
     [shown] = json.loads(out)["runs"]
     assert code == 0 and (shown["replica"], shown["profiles_deleted"]) == ("host:7:abc", 2)

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -92,10 +93,13 @@ def test_an_identity_carries_its_state_linking_blocked_and_saturated() -> None:
         "linking": True,
         "blocked": False,
         "saturated": False,
+        "contested": False,
         "profile_count": 2,
     }
     assert jsonshape.identity_json(stored(PHONE, blocked=True))["linking"] is False
     assert jsonshape.identity_json(stored(PHONE, saturated=True))["linking"] is False
+    contested = jsonshape.identity_json(replace(stored(PHONE), contested_key="account_id", contested_values=2))
+    assert (contested["linking"], contested["contested"]) == (False, True)
 
 
 def test_a_profile_of_a_customer_has_the_same_identity_objects_as_the_customer() -> None:

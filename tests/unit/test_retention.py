@@ -120,6 +120,7 @@ def test_the_status_shows_runs_and_the_holder_without_anything_else() -> None:
         profiles_deleted=4,
         identities_deleted=7,
         failed=1,
+        changes_trimmed=12,
     )
     lines = run_lines([run])
     assert lines[0].split()[:3] == ["started", "finished", "status"]
@@ -132,6 +133,7 @@ def test_the_status_shows_runs_and_the_holder_without_anything_else() -> None:
         "4",
         "7",
         "1",
+        "12",
         "host:12:abcdef",
     ]
     held = Lease("host:12:abcdef", NOW + timedelta(minutes=5), NOW)
@@ -143,6 +145,8 @@ def test_the_status_shows_runs_and_the_holder_without_anything_else() -> None:
         "holder": "host:12:abcdef",
         "expires_at": "2026-11-20T12:05:00.000000Z",
         "last_run_started_at": "2026-11-20T12:00:00.000000Z",
+        "changes_trimmed": 0,
+        "changes_trimmed_at": None,
     }
     assert shown["runs"] == [
         {
@@ -157,5 +161,6 @@ def test_the_status_shows_runs_and_the_holder_without_anything_else() -> None:
             "identities_deleted": 7,
             "failed": 1,
             "error": None,
+            "changes_trimmed": 12,
         }
     ]

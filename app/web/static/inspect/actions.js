@@ -25,6 +25,7 @@ export async function explain(a, b) {
             toLink { raw source firstSeen }
             merge { sourceProfileId targetProfileId at by reason }
           }
+          cutBy { key value contestedKey contestedValues }
         }
       }`,
       { a, b },
@@ -44,9 +45,14 @@ export function showExplanation(a, b, explanation) {
   if (!explanation.connected) {
     updateStats();
     setStatus(`${profileName(a)} and ${profileName(b)} are not linked.`, 'error');
+    const cut = (explanation.cutBy || []).map((i) => h('li', {},
+      `${i.key} ${i.value}: contested, its holders hold ${i.contestedValues} values of ${i.contestedKey}`));
     $('details').replaceChildren(h('h2', {}, 'Explanation'),
-      h('p', { class: 'explain-result', dataset: { connected: 'false' } },
-        `${profileName(a)} and ${profileName(b)} are not linked: no shared identity and no merge joins them.`));
+      h('p', { class: 'explain-result', dataset: { connected: 'false', cut: String(cut.length) } }, cut.length
+        ? `${profileName(a)} and ${profileName(b)} are not linked: the values that would join them are contested,`
+          + ' so they stopped linking (different people by the strategy\'s max_per_customer):'
+        : `${profileName(a)} and ${profileName(b)} are not linked: no shared identity and no merge joins them.`),
+      ...(cut.length ? [h('ul', { class: 'steps' }, cut)] : []));
     return;
   }
   const lit = cy.collection();

@@ -11,6 +11,8 @@ export const WRITE = 'identity:write';
 
 export const ERASE = 'identity:erase';
 
+export const AUDIT = 'identity:audit';
+
 export const PROBE_ID = 'inspector-scope-probe';
 
 export const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -21,7 +23,7 @@ export const CUSTOMER_FIELDS = `
     conflicts { key values limit }
     merges { sourceProfileId targetProfileId at by reason }
     attributeProvenance { name value profileId source updatedAt }
-    identities { key value blocked saturated profileCount }
+    identities { key value blocked saturated contested contestedKey contestedValues profileCount }
     profiles {
       id source sourceId attributes createdAt updatedAt
       links { key value raw source firstSeen lastSeen linking }
@@ -141,4 +143,18 @@ export async function fetchCustomer(profileId) {
     { id: profileId },
   );
   return data.customer;
+}
+
+/** The newest changes of the customer of a profile, newest first (identity:audit): ids, actors and times only. */
+export async function fetchHistory(profileId, limit) {
+  const data = await gql(
+    `query InspectorHistory($id: ID!, $limit: Int) {
+      customerHistory(profileId: $id, limit: $limit) {
+        customerId
+        events { cursor type profileIds customerBefore customerAfter actor requestId reason at }
+      }
+    }`,
+    { id: profileId, limit: limit || 50 },
+  );
+  return data.customerHistory;
 }

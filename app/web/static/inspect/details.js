@@ -4,6 +4,7 @@
 import { erasePreview, unlink, unmerge } from './actions.js';
 import { ERASE, WRITE } from './api.js';
 import { $, dl, h, setStatus, show, tag, when, whenShort } from './dom.js';
+import { historySection } from './history.js';
 import {
   allProfiles, conflicting, findProfile, identityNode, KEY_LABELS, linkEdge, may, mergeEdge, profileName, profileNode,
   state,
@@ -71,6 +72,7 @@ export function customerSummary(customer) {
     h('ul', { class: 'nodelist' }, customer.identities.map((i) => h('li', {},
       nodeButton(`${KEY_LABELS[i.key] || i.key}: ${i.value}`, { kind: 'identity', key: i.key, value: i.value }),
       identityTags(customer, i)))),
+    historySection(customer),
     may(ERASE) ? h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'danger', dataset: { action: 'erase-preview' },
         onclick: () => erasePreview(customer.id) }, 'Erasure preview…')) : '',
@@ -81,6 +83,7 @@ export function identityTags(customer, i) {
   return [
     i.blocked ? tag('blocked', 'blocked') : '',
     i.saturated ? tag('saturated', 'over limit') : '',
+    i.contested ? tag('contested', 'contested') : '',
     conflicting(customer, i.key, i.value) ? tag('conflict', 'conflict') : '',
   ];
 }
@@ -171,6 +174,10 @@ export function identityDetails(key, value) {
       ['Blocked', identity.blocked ? 'yes: on the strategy\'s blocked list, links no one' : 'no'],
       ['Over the limit', identity.saturated
         ? `yes: shared by more than ${state.maxPerIdentity || 'the limit of'} profiles, links no one` : 'no'],
+      ['Contested', identity.contested
+        ? `yes: its holders hold ${identity.contestedValues} values of ${identity.contestedKey}, more than one customer `
+          + 'may: links no one until that goes away'
+        : 'no'],
       conflict
         ? ['Conflict', `the customer holds ${conflict.values.length} ${key} values; at most ${conflict.limit} allowed`]
         : null,

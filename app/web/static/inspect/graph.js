@@ -51,6 +51,7 @@ export function elementsOf(customers, matchedOn) {
       const classes = ['identity', KEY_CLASSES[i.key] || 'key-other'];
       if (i.blocked) { classes.push('blocked'); flags.push('blocked'); }
       if (i.saturated) { classes.push('saturated'); flags.push('over limit'); }
+      if (i.contested) { classes.push('contested'); flags.push('contested'); }
       if (conflicting(customer, i.key, i.value)) { classes.push('conflict'); flags.push('conflict'); }
       if (matched.has(id)) classes.push('matched');
       const previous = nodes.get(id);
@@ -104,6 +105,7 @@ export const GRAPH_STYLE = [
   { selector: 'node.matched', style: { 'font-weight': 'bold', width: 36, height: 36 } },
   { selector: 'node.conflict', style: { 'border-color': '#8e24aa', 'border-width': 6, color: '#6a1b9a' } },
   { selector: 'node.saturated', style: { 'border-color': '#f9a825', 'border-style': 'double', 'border-width': 8 } },
+  { selector: 'node.contested', style: { 'border-color': '#00897b', 'border-style': 'double', 'border-width': 8 } },
   { selector: 'node.blocked', style: { 'border-color': '#c62828', 'border-style': 'dashed', 'border-width': 4,
     color: '#b71c1c' } },
   { selector: 'edge', style: { width: 2, 'line-color': '#8a93a6', 'curve-style': 'bezier' } },
