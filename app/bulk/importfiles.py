@@ -4,7 +4,8 @@ The graph is the one cypher/write_profiles.cypher writes:
 
     (:Profile {id, source, source_id, created_at, updated_at, version, `attr.<name>`, `attr_at.<name>`})
       -[:HAS_IDENTITY|OBSERVED {raw, source, rule_version, first_seen, last_seen}]->
-    (:Identity {key, value, rule, rule_version, blocked, saturated, created_at, last_seen [, saturated_at]})
+    (:Identity {key, value, rule, rule_version, blocked, saturated, created_at, last_seen [, saturated_at]
+                [, contested, contested_key, contested_values, contested_at]})
 
 Profiles are written as they come, one file per set of attribute columns (a column's type is part of its name, so
 the files need no empty cells). Links (a profile holding an identity) go to a scratch file first: whether an edge
@@ -21,11 +22,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.db.records import ATTRIBUTE_PREFIX, ATTRIBUTE_TIME_PREFIX
+from app.domain.fanout import Contest, contested_by
 
 PROFILE_HEADER = (":ID(Profile)", "id", "source", "source_id", "created_at:datetime", "updated_at:datetime",
                   "version:long")  # fmt: skip
 IDENTITY_HEADER = (":ID(Identity)", "key", "value", "rule", "rule_version", "blocked:boolean", "saturated:boolean",
-                   "created_at:datetime", "last_seen:datetime", "saturated_at:datetime")  # fmt: skip
+                   "created_at:datetime", "last_seen:datetime", "saturated_at:datetime", "contested:boolean",
+                   "contested_key", "contested_values:long", "contested_at:datetime")  # fmt: skip
 EDGE_HEADER = (":START_ID(Profile)", ":END_ID(Identity)", "raw", "source", "rule_version", "first_seen:datetime",
                "last_seen:datetime")  # fmt: skip
 _SUFFIX = {str: "", bool: ":boolean", int: ":long", float: ":double"}
@@ -194,13 +197,18 @@ class Identity:
 
 
 def write_identities(
-    path: Path, identities: Mapping[tuple[str, str], Identity], limit: int, now: str
+    path: Path,
+    identities: Mapping[tuple[str, str], Identity],
+    limit: int,
+    now: str,
+    contests: Mapping[int, Contest] | None = None,
 ) -> tuple[dict[int, bool], int]:
     """identities.csv: the identities some profile holds, saturated when more than `limit` profiles would link
-    through them (the fan-out rule; 0 = no limit). Returns, by node id, whether the identity links, and the number
-    of saturated identities."""
+    through them (the fan-out rule; 0 = no limit), else contested when `contests` names them (by node: see
+    `contested`). Returns, by node id, whether the identity links, and the number of saturated identities."""
     links: dict[int, bool] = {}
     saturated = 0
+    contests = contests or {}
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(",".join(IDENTITY_HEADER) + "\n")
         for (key, value), found in identities.items():
@@ -208,10 +216,61 @@ def write_identities(
                 continue
             over = limit > 0 and not found.blocked and found.linking > limit
             saturated += over
+            # The write path re-evaluates the contested rule for identities neither blocked nor saturated only.
+            contest = None if over or found.blocked else contests.get(found.node)
             out.write(encode([found.node, key, value, found.rule, found.rule_version, found.blocked, over,
-                              now, now, now if over else None]))  # fmt: skip
-            links[found.node] = not (found.blocked or over)
+                              now, now, now if over else None, True if contest else None,
+                              contest.key if contest else None, contest.values if contest else None,
+                              now if contest else None]))  # fmt: skip
+            links[found.node] = not (found.blocked or over or contest is not None)
     return links, saturated
+
+
+def contested(
+    links_path: Path,
+    identities: Mapping[tuple[str, str], Identity],
+    limits: Mapping[str, int],
+    *,
+    replaced: Mapping[int, Mapping[int, Any]],
+    multiline: bool = True,
+) -> dict[int, Contest]:
+    """The contested rule (app/domain/fanout.py `contested_by`) over the whole load, by identity node: an identity
+    whose holders together hold more distinct non-blocked values of a key with max_per_customer (`limits`) than it
+    allows. Two passes over the links (the scratch file, with the profiles in `replaced` taken from there)."""
+    if not limits:
+        return {}
+    keys = {found.node: key for (key, _), found in identities.items()}
+    limited = {found.node for (key, _), found in identities.items() if key in limits and not found.blocked}
+    values: dict[int, list[int]] = {}  # profile node -> the limited values it holds
+    for profile, identity in _links(links_path, replaced, multiline):
+        if identity in limited:
+            values.setdefault(profile, []).append(identity)
+    held: dict[int, dict[str, set[int]]] = {}  # identity node -> key -> the values its holders hold
+    for profile, identity in _links(links_path, replaced, multiline):
+        own = values.get(profile)
+        if own:
+            per_key = held.setdefault(identity, {})
+            for value in own:
+                per_key.setdefault(keys[value], set()).add(value)
+    found_contests: dict[int, Contest] = {}
+    for identity, per_key in held.items():
+        contest = contested_by(keys[identity], {k: {str(v) for v in vs} for k, vs in per_key.items()}, limits)
+        if contest is not None:
+            found_contests[identity] = contest
+    return found_contests
+
+
+def _links(links_path: Path, replaced: Mapping[int, Mapping[int, Any]], multiline: bool) -> Iterator[tuple[int, int]]:
+    """(profile node, identity node) of every link of the load."""
+    with links_path.open(encoding="utf-8", newline="") as source:
+        rows = csv.reader(source) if multiline else (line.split(",", 2) for line in source)
+        for row in rows:
+            profile = int(row[0])
+            if profile not in replaced:
+                yield profile, int(row[1])
+    for profile, held in replaced.items():
+        for identity in held:
+            yield profile, identity
 
 
 def write_edges(

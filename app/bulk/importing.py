@@ -219,9 +219,12 @@ class Files:
             version = int(cells[6]) + len(updates[node])
             self.profiles.write(node, cells[1], cells[2], cells[3] or None, version, attributes)
         self.profiles.close()
+        contests = importfiles.contested(
+            self.links_path, self.identities, self.strategy.contest_limits, replaced=held, multiline=self.multiline
+        )
         linking, self.report.saturated = importfiles.write_identities(
             self.directory / "identities.csv", self.identities, self.strategy.protections.max_profiles_per_identity,
-            self.now,
+            self.now, contests,
         )  # fmt: skip
         self.report.identities = len(linking)
         self.multiline = self.multiline or self.profiles.multiline
