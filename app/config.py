@@ -33,6 +33,9 @@ MIN_ERASURE_KEY_BYTES = 32
 LOCAL_DB_CHOICES = ("auto", "neo4j-local", "docker")
 
 
+MAX_CHANGE_BATCH = 1000  # events per POST of the change webhook, as a page of the feed
+
+
 @dataclass(frozen=True)
 class Settings:
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -125,10 +128,14 @@ class Settings:
         parts = urlsplit(self.change_webhook_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidInput("IDGRAPH_CHANGE_WEBHOOK_URL must be an http:// or https:// URL with a host")
+        if not self.change_webhook_url.isascii() or any(c.isspace() for c in self.change_webhook_url):
+            raise InvalidInput("IDGRAPH_CHANGE_WEBHOOK_URL must be ASCII without spaces (percent-encode the rest)")
         if not self.change_webhook_secret:
             raise InvalidInput(
                 "IDGRAPH_CHANGE_WEBHOOK_SECRET must be set with IDGRAPH_CHANGE_WEBHOOK_URL (it signs each POST)"
             )
+        if not 1 <= self.change_webhook_batch_size <= MAX_CHANGE_BATCH:
+            raise InvalidInput(f"IDGRAPH_CHANGE_WEBHOOK_BATCH_SIZE must be between 1 and {MAX_CHANGE_BATCH}")
         if self.change_webhook_lease_s < 3 * self.change_webhook_timeout_s:
             raise InvalidInput(
                 "IDGRAPH_CHANGE_WEBHOOK_LEASE_S must be at least 3 times IDGRAPH_CHANGE_WEBHOOK_TIMEOUT_S "

@@ -6,9 +6,10 @@ deterministic linkage of the same JSON Lines file, clustered into connected comp
 
 The pipeline, timed whole from the file to the clusters:
 
-1. normalize (in `workers` processes, as `idgraph import --workers` does): phone numbers with `phonenumbers`
-   (parsed with the strategy's default region, kept when possible with the area code, written E.164), e-mail
-   addresses lower-cased and stripped (kept when they hold an @), account ids stripped; one row per (record, value);
+1. normalize (in `workers` processes, as `idgraph import --workers` does): phone numbers with idgraph's own E164
+   rule (app/domain/normalize.py: `phonenumbers` with the strategy's default region, the international prefixes
+   written 00 or 011 read as +, kept when possible with the area code), e-mail addresses lower-cased and stripped
+   (kept when they hold an @), account ids stripped; one row per (record, value);
 2. the rules idgraph applies that need no graph, in DuckDB SQL: the strategy's blocked values and values held by more
    records than `max_profiles_per_identity` (the fan-out limit) do not link; with `contested`, a phone or e-mail whose
    holders hold more than one account id does not link either (issue 19's rule, when the strategy has it on);
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import phonenumbers
-
+from app.domain.model import Normalization
+from app.domain.normalize import RuleRefused, apply_rule
 from app.domain.strategy import Strategy, default_strategy
 
 CHUNK = 20_000  # lines per task of the normalizing workers
@@ -62,13 +63,10 @@ def _normalize(lines: list[str]) -> list[tuple[str, str, str]]:
             raw = str(identity.get("value", "")).strip()
             kind = identity.get("key")
             if kind == "phone_number":
-                try:
-                    number = phonenumbers.parse(raw, _region)
-                except phonenumbers.NumberParseException:
+                try:  # idgraph's own E164 rule (app/domain/normalize.py), which is phonenumbers' parse and format
+                    rows.append((key, kind, apply_rule(Normalization.E164, raw, _region)))
+                except RuleRefused:
                     continue
-                # IS_POSSIBLE only, as idgraph's E164 rule: a number without its area code names nobody.
-                if phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE:
-                    rows.append((key, kind, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)))
             elif kind == "email_address":
                 value = raw.lower()
                 if "@" in value:

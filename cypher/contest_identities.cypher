@@ -32,7 +32,10 @@ CALL () {
   RETURN i
 }
 WITH DISTINCT i
-WHERE NOT $contested_only OR coalesce(i.contested, false)
+// Blocked and saturated never go back, so they are left out before the lock: a switchboard number held by
+// thousands is not locked by every write to one of its holders.
+WHERE (NOT $contested_only OR coalesce(i.contested, false))
+  AND NOT coalesce(i.blocked, false) AND NOT coalesce(i.saturated, false)
 ORDER BY i.key, i.value
 SET i.last_seen = i.last_seen
 WITH collect(i) AS locked

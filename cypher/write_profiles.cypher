@@ -7,7 +7,7 @@
 // leaves the value out. So an erasure commits either before this transaction (and its values are refused here) or
 // after it (and then finds the new edges under its own locks and erases them too).
 // Edges follow the fan-out rule of app/domain/fanout.py: blocked, saturated and contested identities get OBSERVED edges
-// (non-linking); an identity that this write would give more than $limit linking profiles is saturated now, its
+// (non-linking); an identity that this write would give more than $limit holders is saturated now, its
 // HAS_IDENTITY edges turned into OBSERVED edges (same properties), so the component query never walks through it.
 // A profile that already holds an identity gets its edge refreshed, never a second one.
 // Shaped for the bulk path (a thousand rows a call): every value travels once, times are $now (attribute times
@@ -79,12 +79,17 @@ CALL (profiles, aligned) {
       RETURN collect({p: p, raw: first.raw, source: first.source,
                       held: NOT first.created AND EXISTS { (p)-[:HAS_IDENTITY|OBSERVED]->(i) }}) AS marked
     }
-    WITH i, ident, marked, size([h IN marked WHERE NOT h.held]) AS fresh, COUNT { (i)<-[:HAS_IDENTITY]-() } AS linking
+    // Every holder counts, OBSERVED ones too: a contested identity (its edges OBSERVED) saturates like any other,
+    // and saturation wins over the contest (cypher/contest_identities.cypher skips saturated identities), so the
+    // outcome does not depend on whether the second account id or the 51st holder came first.
+    WITH i, ident, marked, size([h IN marked WHERE NOT h.held]) AS fresh,
+         COUNT { (i)<-[:HAS_IDENTITY|OBSERVED]-() } AS holding
     WITH i, ident, marked, $limit > 0 AND NOT coalesce(i.saturated, false) AND NOT coalesce(i.blocked, false)
-                           AND linking + fresh > $limit AS saturating
+                           AND holding + fresh > $limit AS saturating
     CALL (i, saturating) {
       WITH i WHERE saturating
       SET i.saturated = true, i.saturated_at = $now
+      REMOVE i.contested, i.contested_key, i.contested_values, i.contested_at
       WITH i
       MATCH (q:Profile)-[e:HAS_IDENTITY]->(i)
       CREATE (q)-[o:OBSERVED]->(i)

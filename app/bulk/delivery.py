@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -232,7 +231,7 @@ class ChangeDeliverer:
         """One POST; None when the receiver accepted it (2xx), else the error class."""
         try:
             status = await self.endpoint.post(body)
-        except (OSError, TimeoutError, http.client.HTTPException) as error:
+        except Exception as error:  # any failure of the POST is a failed attempt: backed off, counted, parked
             return error_class(None, error)
         return None if 200 <= status < 300 else error_class(status, None)
 
@@ -306,7 +305,7 @@ async def redeliver(
             try:
                 status = await endpoint.post(batch_body([change_json(e) for e in events]))
                 error = None if 200 <= status < 300 else error_class(status, None)
-            except (OSError, TimeoutError, http.client.HTTPException) as failure:
+            except Exception as failure:  # as _attempt: every failure is recorded against the batch
                 error = error_class(None, failure)
         await store.settle(batch, error=error, now=now)
         done.append(Redelivery(batch, delivered=error is None, error=error, events=len(events)))

@@ -34,6 +34,10 @@ class WebhookEndpoint:
         self._host = parts.hostname
         self._port = parts.port
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if not self._target.isascii() or any(c.isspace() for c in self._target):
+            raise ValueError("the change webhook URL's path must be ASCII without spaces (percent-encode it)")
+        # Made once: loading the trust store takes tens of milliseconds, not to be paid on the event loop per POST.
+        self._tls = ssl.create_default_context() if self._https else None
         self._secret = secret
         self._timeout_s = timeout_s
         self._clock = clock
@@ -61,9 +65,7 @@ class WebhookEndpoint:
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._https:
-            return http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._timeout_s, context=ssl.create_default_context()
-            )
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout_s, context=self._tls)
         return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout_s)
 
     def _exchange(self, connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> int:

@@ -35,6 +35,7 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 DEFAULT_BATCH = 1000
 DEFAULT_WORKERS = 2
+YIELD_EVERY = 50  # lines read between two turns of the event loop
 
 
 @dataclass
@@ -321,6 +322,10 @@ async def ingest(
     try:
         for line in open_inputs(paths, mapping, cursor):
             report.records += 1
+            if report.records % YIELD_EVERY == 0:
+                # Let a batch whose transaction is done send its commit: until then it holds the change log's
+                # sequence lock, which every writer (API replicas too) waits for.
+                await asyncio.sleep(0)
             item: ProfileInput | None = None
             refused = line.error
             if refused is None:

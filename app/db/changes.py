@@ -54,11 +54,17 @@ async def record_changes(
 
 
 def saturations(contested: ContestChange) -> list[Change]:
-    """IDENTITY_SATURATED for each identity the contested rule stopped linking (app/db/contest.py), naming its
-    holders."""
+    """What a re-evaluation of the contested rule changed (app/db/contest.py), each naming the identity's holders:
+    IDENTITY_SATURATED for an identity that stopped linking (contested now, or released over the fan-out limit and
+    saturated instead), IDENTITY_RELEASED for one that links again (its holders' customers may join)."""
+    stopped = {**contested.contested, **contested.saturated}
     return [
         Change(ChangeType.IDENTITY_SATURATED, tuple(sorted(holders)))
-        for _, holders in sorted(contested.contested.items())
+        for _, holders in sorted(stopped.items())
+        if holders
+    ] + [
+        Change(ChangeType.IDENTITY_RELEASED, tuple(sorted(holders)))
+        for _, holders in sorted(contested.released.items())
         if holders
     ]
 

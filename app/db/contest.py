@@ -19,7 +19,9 @@ class ContestChange:
     ids (for the change log; never the values)."""
 
     contested: dict[IdentityKey, tuple[str, ...]] = field(default_factory=dict)
-    released: dict[IdentityKey, tuple[str, ...]] = field(default_factory=dict)
+    released: dict[IdentityKey, tuple[str, ...]] = field(default_factory=dict)  # linking again
+    # Released over the fan-out limit: saturated instead, still not linking.
+    saturated: dict[IdentityKey, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def holder_ids(self) -> list[str]:
@@ -57,5 +59,6 @@ async def contest(
     row = rows[0]
     return ContestChange(
         {IdentityKey(r["key"], r["value"]): tuple(sorted(r["holders"])) for r in row["contested"]},
-        {IdentityKey(r["key"], r["value"]): tuple(sorted(r["holders"])) for r in row["released"]},
+        {IdentityKey(r["key"], r["value"]): tuple(sorted(r["holders"])) for r in row["released"] if not r["saturated"]},
+        {IdentityKey(r["key"], r["value"]): tuple(sorted(r["holders"])) for r in row["released"] if r["saturated"]},
     )

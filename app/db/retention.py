@@ -22,10 +22,21 @@ LEASE_NAME = "retention"
 
 
 class RetentionRepository:
-    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        *,
+        database: str = "neo4j",
+        timeout_s: float = 10.0,
+        keep_undelivered: str | None = None,
+    ) -> None:
+        """`keep_undelivered`: the name of the change webhook's delivery state (app/db/delivery.py) when this process
+        delivers the change feed; trimming then keeps the events it has not delivered yet and those of parked
+        batches, however old."""
         self._driver = driver
         self._database = database
         self._timeout_s = timeout_s
+        self._keep_undelivered = keep_undelivered
 
     async def _run(self, statement: str, *, write: bool, **params: Any) -> list[dict[str, Any]]:
         async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
@@ -104,7 +115,14 @@ class RetentionRepository:
         """Delete up to `limit` of the oldest change log events written before `before`, and count them on the lease
         node, if `replica` holds the lease; the number deleted, or None when it does not hold it."""
         rows = await self._run(
-            "trim_changes", write=True, lease=LEASE_NAME, replica=replica, now=now, before=before, limit=limit
+            "trim_changes",
+            write=True,
+            lease=LEASE_NAME,
+            replica=replica,
+            now=now,
+            before=before,
+            limit=limit,
+            delivery=self._keep_undelivered,
         )
         return int(rows[0]["trimmed"]) if rows else None
 

@@ -23,6 +23,7 @@ class ChangeType(StrEnum):
     IDENTITY_LINKED = "IDENTITY_LINKED"  # an identity added to a profile by a link (a flow's "Merge" action)
     IDENTITY_UNLINKED = "IDENTITY_UNLINKED"
     IDENTITY_SATURATED = "IDENTITY_SATURATED"  # an identity stopped linking (fan-out limit, contested)
+    IDENTITY_RELEASED = "IDENTITY_RELEASED"  # a contested identity links again: the conflict went away
     MERGE = "MERGE"
     UNMERGE = "UNMERGE"
     CUSTOMER_ERASED = "CUSTOMER_ERASED"
@@ -36,6 +37,7 @@ ACTOR_CRM_WEBHOOK = "crm-webhook"
 ACTOR_RETENTION = "retention"
 
 MAX_CURSOR_DIGITS = 19  # a signed 64-bit sequence number
+MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,6 @@ def parse_cursor(text: str | None) -> int:
     """The sequence number after which to read; None or "" reads from the start."""
     if text is None or text == "":
         return 0
-    if not text.isascii() or not text.isdigit() or len(text) > MAX_CURSOR_DIGITS:
+    if not text.isascii() or not text.isdigit() or len(text) > MAX_CURSOR_DIGITS or int(text) > MAX_SEQ:
         raise InvalidInput("after is not a cursor of this change feed (a cursor is a decimal number it returned)")
     return int(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.domain.changes import MAX_SEQ
 from app.errors import InvalidInput
 
 BACKOFF_CAP_S = 300.0  # the longest wait between two attempts at one batch
@@ -90,6 +91,8 @@ def parse_batch_id(text: str) -> tuple[int, int]:
     first, sep, last = text.strip().partition("-")
     if not sep or not (first.isascii() and first.isdigit() and last.isascii() and last.isdigit()):
         raise InvalidInput(f"{text!r} is not a parked batch id (write it as FIRST-LAST cursors, e.g. 101-200)")
-    if len(first) > 19 or len(last) > 19 or int(first) > int(last):
+    if len(first) > 19 or len(last) > 19 or max(int(first), int(last)) > MAX_SEQ:
+        raise InvalidInput(f"{text!r} is not a parked batch id (a cursor is at most {MAX_SEQ})")
+    if int(first) > int(last):
         raise InvalidInput(f"{text!r} is not a parked batch id (FIRST must not be after LAST)")
     return int(first), int(last)

@@ -19,7 +19,8 @@ ChangeType = strawberry.enum(
     domain.ChangeType,
     name="ChangeType",
     description="What changed. PROFILE_UPDATED: attributes or identities of an existing profile; IDENTITY_SATURATED: "
-    "an identity stopped linking (shared by too many profiles).",
+    "an identity stopped linking (shared by too many profiles, or contested); IDENTITY_RELEASED: a contested "
+    "identity links again.",
 )
 
 

@@ -31,6 +31,7 @@ HISTORY_TYPES = frozenset(
         ChangeType.IDENTITY_LINKED,
         ChangeType.IDENTITY_UNLINKED,
         ChangeType.IDENTITY_SATURATED,
+        ChangeType.IDENTITY_RELEASED,
         ChangeType.CUSTOMER_ERASED,
         ChangeType.PROFILE_ERASED,
         ChangeType.RETENTION_PURGE,

@@ -64,9 +64,34 @@ class Reads(ServiceBase):
         ]
         groups = group_components(linking)
         now = self._clock()
+        holders = [(k, c) for k, c in snapshot.components.items() if isinstance(k, str)]
         if len(groups) == 1:
             matched, part = groups[0]
-            customer = build_customer(self.strategy, snapshot.component(part), now)
+            component = snapshot.component(part)
+            # A contested value the found customer does not hold names someone else (a household member): the
+            # other key alone does not settle who is calling.
+            held = {IdentityKey(link.key, link.value) for link in component.links}
+            strangers = sorted(
+                IdentityKey(i.key, i.value)
+                for i in ignored
+                if i.reason is IgnoredReason.CONTESTED and IdentityKey(i.key, i.value) not in held
+            )
+            if strangers:
+                others = [
+                    build_customer(self.strategy, snapshot.component(p), now)
+                    for _, p in group_components(holders)
+                    if not set(p.profile_ids) & set(part.profile_ids)
+                ]
+                return Resolution(
+                    ResolutionStatus.AMBIGUOUS,
+                    None,
+                    (build_customer(self.strategy, component, now), *others),
+                    tuple(sorted({*matched, *strangers})),
+                    Assurance.NONE,
+                    tuple(rejected),
+                    tuple(ignored),
+                )
+            customer = build_customer(self.strategy, component, now)
             return Resolution(
                 ResolutionStatus.FOUND,
                 customer,
@@ -90,7 +115,6 @@ class Reads(ServiceBase):
             )
         shared = (IgnoredReason.SATURATED, IgnoredReason.CONTESTED)
         saturated = [IdentityKey(i.key, i.value) for i in ignored if i.reason in shared]
-        holders = [(k, c) for k, c in snapshot.components.items() if isinstance(k, str)]
         if saturated and holders:
             # Shared by too many profiles, or by people the strategy tells apart (a contested value, such as a
             # household landline of two account holders), to mean one person: say so, with a few candidates (its

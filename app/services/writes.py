@@ -3,6 +3,7 @@ suppression list under the locks of its own transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Sequence, Set
@@ -37,6 +38,8 @@ from app.services.ports import (
 from app.services.resolve import Reads
 
 logger = logging.getLogger(__name__)
+
+PREPARE_INLINE = 16  # inputs prepared on the event loop; a larger batch (bulk ingest) is prepared in a thread
 
 _ERASED_RECORD = "this source record was erased; it cannot be written again"
 _ERASED_PROFILE = "this profile was erased"
@@ -129,7 +132,14 @@ class Writes(Reads):
         suppressed: set[str] = set()
         too_many: dict[int, AppError] = {}  # input position -> its refusal
         while True:
-            prepared = [too_many.get(n, p) for n, p in enumerate(self.prepare(items, suppressed))]
+            # A bulk batch is prepared off the event loop: another batch's transaction holds the change log's
+            # sequence lock from its last statement until the loop gets round to sending its commit.
+            fresh = (
+                await asyncio.to_thread(self.prepare, items, frozenset(suppressed))
+                if len(items) > PREPARE_INLINE
+                else self.prepare(items, suppressed)
+            )
+            prepared = [too_many.get(n, p) for n, p in enumerate(fresh)]
             if snapshot_nodes is not None and any(isinstance(p, AppError) for p in prepared):
                 return prepared, [], "", None
             ready = [p.write for p in prepared if isinstance(p, Prepared)]

@@ -79,12 +79,18 @@ def _retention(
     """The automatic retention task (app/bulk/retention.py); not started yet. Always there: without [retention] it
     purges nothing but still trims the change log to [audit] keep_days (default 400), daily. It takes no lease before
     the database has accepted this process's erasure key."""
+    from app.db.delivery import DELIVERY_NAME
     from app.db.maintenance import MaintenanceRepository
     from app.db.retention import RetentionRepository
 
     database = settings.neo4j_database
     return RetentionScheduler(
-        RetentionRepository(driver, database=database, timeout_s=settings.query_timeout_s),
+        RetentionRepository(
+            driver,
+            database=database,
+            timeout_s=settings.query_timeout_s,
+            keep_undelivered=DELIVERY_NAME if settings.change_webhook_url else None,
+        ),
         service,
         MaintenanceRepository(driver, database=database, timeout_s=max(settings.query_timeout_s, 60.0)),
         service.strategy.retention,

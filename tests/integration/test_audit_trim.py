@@ -92,6 +92,31 @@ async def test_only_events_older_than_the_cutoff_go_in_batches_with_their_index_
     assert "change log: 5 events trimmed" in lease_line(lease, now)
 
 
+async def test_events_not_yet_delivered_or_parked_are_kept_however_old_and_the_kept_log_has_no_gap(
+    driver: AsyncDriver, clock: Clock
+) -> None:
+    now = clock.now
+    await write_events(driver, now - timedelta(days=500), 6, "old")  # seqs 1..6
+    await write_events(driver, now - timedelta(days=10), 1, "new")  # seq 7
+    await write_events(driver, now - timedelta(days=600), 1, "late")  # seq 8: an older clock, committed later
+    await driver.execute_query(
+        "CREATE (:ChangeDelivery {name: 'webhook', delivered_seq: 5}), (:ParkedChangeBatch {id: '3-4', first_seq: 3})"
+    )
+    delivering = RetentionRepository(driver, timeout_s=30.0, keep_undelivered="webhook")
+    await delivering.acquire_lease("r1", now=now, expires_at=now + timedelta(seconds=LEASE_S))
+    before = now - timedelta(days=400)
+    # Parked from seq 3: only 1 and 2 may go, whatever their age and the delivered cursor.
+    assert await delivering.trim_changes("r1", now=now, before=before, limit=100) == 2
+    await driver.execute_query("MATCH (b:ParkedChangeBatch) DELETE b")
+    # Delivered up to 5: 3, 4 and 5 go; 6 is old but not delivered yet.
+    assert await delivering.trim_changes("r1", now=now, before=before, limit=100) == 3
+    # Without delivery to wait for, 6 goes and trimming stops at 7 (too young), so 8 stays with it: no gap.
+    plain = RetentionRepository(driver, timeout_s=30.0)
+    assert await plain.trim_changes("r1", now=now, before=before, limit=100) == 1
+    records, _, _ = await driver.execute_query("MATCH (c:Change) RETURN collect(c.seq) AS seqs")
+    assert sorted(records[0]["seqs"]) == [7, 8]
+
+
 async def test_a_replica_without_the_lease_trims_nothing(
     driver: AsyncDriver, store: RetentionRepository, clock: Clock
 ) -> None:

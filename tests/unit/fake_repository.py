@@ -165,7 +165,7 @@ class InMemoryRepository(FakeGraphReads):
             del g.identities[key]
         apply_contest(g, contest_limits, max_profiles_per_identity)
         if removed:
-            drafts = [Draft(ChangeType.IDENTITY_UNLINKED, (profile_id,)), *_saturated(_stopped(old, g))]
+            drafts = [Draft(ChangeType.IDENTITY_UNLINKED, (profile_id,)), *_contest_changes(old, g)]
             self.record(drafts, audit, now)
         return removed, self._token()
 
@@ -216,7 +216,7 @@ class InMemoryRepository(FakeGraphReads):
         g.receipts[request_id] = (receipt, profile_id, plan.profile_ids)
         apply_contest(g, contest_limits, max_profiles_per_identity)
         kind = change or (ChangeType.CUSTOMER_ERASED if whole_customer else ChangeType.PROFILE_ERASED)
-        drafts = [Draft(kind, plan.profile_ids, customer_before=before), *_saturated(_stopped(self.graph, g))]
+        drafts = [Draft(kind, plan.profile_ids, customer_before=before), *_contest_changes(self.graph, g)]
         self.graph = g
         self.record(drafts, Audit(requested_by, request_id, reason), now)
         return receipt
@@ -300,6 +300,17 @@ def _stopped(old: Graph, new: Graph) -> dict[IdentityKey, list[str]]:
 
 def _saturated(stopped: Mapping[IdentityKey, Sequence[str]]) -> list[Draft]:
     return [Draft(ChangeType.IDENTITY_SATURATED, tuple(h)) for _, h in sorted(stopped.items()) if h]
+
+
+def _contest_changes(old: Graph, new: Graph) -> list[Draft]:
+    """As app/db/changes.py `saturations`: IDENTITY_SATURATED for identities that stopped linking, IDENTITY_RELEASED
+    for contested ones that link again."""
+    released = [
+        Draft(ChangeType.IDENTITY_RELEASED, tuple(sorted(p for p, k in new.edges if k == key)))
+        for key, ident in sorted(new.identities.items())
+        if ident.linking and (was := old.identities.get(key)) is not None and not was.linking and was.contested
+    ]
+    return _saturated(_stopped(old, new)) + [d for d in released if d.profile_ids]
 
 
 def _plan(g: Graph, profile_ids: Sequence[str]) -> ErasurePlan:

@@ -335,6 +335,16 @@ def test_the_change_webhook_settings_are_read_from_the_environment() -> None:
         ({"IDGRAPH_CHANGE_WEBHOOK_URL": "https://crm.example/h"}, "IDGRAPH_CHANGE_WEBHOOK_SECRET"),
         ({"IDGRAPH_CHANGE_WEBHOOK_URL": "ftp://crm.example/h", "IDGRAPH_CHANGE_WEBHOOK_SECRET": "s"}, "_URL must"),
         ({"IDGRAPH_CHANGE_WEBHOOK_URL": "crm.example/h", "IDGRAPH_CHANGE_WEBHOOK_SECRET": "s"}, "_URL must"),
+        ({"IDGRAPH_CHANGE_WEBHOOK_URL": "https://crm.example/a b", "IDGRAPH_CHANGE_WEBHOOK_SECRET": "s"}, "_URL must"),
+        ({"IDGRAPH_CHANGE_WEBHOOK_URL": "https://crm.example/ä", "IDGRAPH_CHANGE_WEBHOOK_SECRET": "s"}, "_URL must"),
+        (
+            {
+                "IDGRAPH_CHANGE_WEBHOOK_URL": "http://crm.example/h",
+                "IDGRAPH_CHANGE_WEBHOOK_SECRET": "s",
+                "IDGRAPH_CHANGE_WEBHOOK_BATCH_SIZE": "5000",
+            },
+            "IDGRAPH_CHANGE_WEBHOOK_BATCH_SIZE must be between 1 and 1000",
+        ),
         (
             {
                 "IDGRAPH_CHANGE_WEBHOOK_URL": "http://crm.example/h",

@@ -13,7 +13,8 @@ const LABELS = {
   PROFILE_UPDATED: 'updated',
   IDENTITY_LINKED: 'linked',
   IDENTITY_UNLINKED: 'unlinked',
-  IDENTITY_SATURATED: 'over the limit',
+  IDENTITY_SATURATED: 'stopped linking',
+  IDENTITY_RELEASED: 'links again',
   MERGE: 'merged',
   UNMERGE: 'unmerged',
   CUSTOMER_ERASED: 'customer erased',
@@ -36,6 +37,7 @@ function describe(event) {
     case 'IDENTITY_LINKED': return `identity linked to ${names(event.profileIds)}`;
     case 'IDENTITY_UNLINKED': return `identity unlinked from ${names(event.profileIds)}`;
     case 'IDENTITY_SATURATED': return `an identity of ${names(event.profileIds)} stopped linking`;
+    case 'IDENTITY_RELEASED': return `an identity of ${names(event.profileIds)} links again`;
     case 'CUSTOMER_ERASED':
     case 'PROFILE_ERASED':
     case 'RETENTION_PURGE': {
