@@ -123,9 +123,12 @@ def link(path: Path, *, workers: int = 2, contested: bool = False, strategy: Str
         """,
         [blocked, limit, limit, contested],
     )
-    frame = con.sql(
+    # Materialized, with ids in a fixed order: a lazy relation would be computed again by each of Splink's steps,
+    # and row_number() over an unordered parallel scan numbers the rows differently each time.
+    con.execute(
         """
-        SELECT row_number() OVER () AS unique_id, record,
+        CREATE TABLE held_rows AS
+        SELECT row_number() OVER (ORDER BY record, key, value) AS unique_id, record,
                CASE WHEN key = 'phone_number' THEN value END AS phone_number,
                CASE WHEN key = 'email_address' THEN value END AS email_address,
                CASE WHEN key = 'account_id' THEN value END AS account_id
@@ -133,6 +136,7 @@ def link(path: Path, *, workers: int = 2, contested: bool = False, strategy: Str
               UNION ALL SELECT DISTINCT record, 'none', NULL FROM held)
         """
     )
+    frame = con.table("held_rows")
     db_api = DuckDBAPI(connection=con)
     settings = SettingsCreator(
         link_type="dedupe_only",
@@ -144,7 +148,7 @@ def link(path: Path, *, workers: int = 2, contested: bool = False, strategy: Str
         ],
         retain_intermediate_calculation_columns=False,
     )
-    linker = Linker(db_api.register(frame, dataset_display_name="held_rows"), settings)
+    linker = Linker(db_api.register(frame, dataset_display_name="held_input"), settings)
     pairs = linker.inference.deterministic_link()
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs)
     result = con.execute(f"SELECT DISTINCT record, cluster_id FROM {clustered.physical_name}").fetchall()
