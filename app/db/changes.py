@@ -94,6 +94,7 @@ class ChangeLogRepository(RepositoryBase):
         types: frozenset[ChangeType] | None = None,
         profile_ids: Sequence[str] | None = None,
         customer_id: str | None = None,
+        through: int | None = None,
     ) -> list[ChangeEvent]:
         rows = await self._one(
             "changes",
@@ -103,6 +104,7 @@ class ChangeLogRepository(RepositoryBase):
             types=sorted(str(t) for t in types) if types is not None else None,
             profile_ids=list(profile_ids) if profile_ids is not None else None,
             customer_id=customer_id,
+            through=through,
         )
         return [_event_from(r["change"]) for r in rows]
 

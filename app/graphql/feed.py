@@ -58,7 +58,8 @@ class ChangePage:
     events: list[ChangeEvent]
     next_cursor: str | None = strawberry.field(
         description="Pass it as `after` next time: the last event's cursor, or the `after` given when the page is "
-        "empty; null only when the page is empty and no `after` was given."
+        "empty; null only when the page is empty and no `after` was given. Filtered by types or profileId, a page "
+        "that is not full gives the log's head as it was when the read began (what lies between was not asked for)."
     )
 
 

@@ -89,9 +89,18 @@ class ChangeFeed:
         if profile_id is not None:
             check_id(profile_id, profile_id_name)
         wanted = frozenset(types) if types else None
+        # A filtered read may pass many events it does not keep: it reads the log's head first and, when the page
+        # is not full, moves the cursor there, so a poller does not scan the same unkept events again each time.
+        head = await self.log.last_change() if wanted is not None or profile_id is not None else None
         events = await self.log.changes(
-            after=seq, limit=limit, types=wanted, profile_ids=None if profile_id is None else [profile_id]
+            after=seq,
+            limit=limit,
+            types=wanted,
+            profile_ids=None if profile_id is None else [profile_id],
+            through=head,
         )
+        if head is not None and len(events) < limit and head > seq:
+            return ChangePage(tuple(events), cursor_of(head))
         if events:
             return ChangePage(tuple(events), events[-1].cursor)
         return ChangePage((), None if after is None or after == "" else cursor_of(seq))

@@ -287,10 +287,13 @@ class ChangeLog(Protocol):
         types: frozenset[ChangeType] | None = None,
         profile_ids: Sequence[str] | None = None,
         customer_id: str | None = None,
+        through: int | None = None,
     ) -> list[ChangeEvent]:
         """Up to `limit` events with seq > `after`, in seq order. `types`: only these types. `profile_ids`: only events
         naming one of these profiles; `customer_id`: only events whose customer before or after is this id (with
-        both filters: events matching either; the inspector's history of a customer and its former profiles)."""
+        both filters: events matching either; the inspector's history of a customer and its former profiles).
+        `through`: only events with seq <= through (a filtered poller reads last_change() first, then up to it, and
+        may move its cursor there when the page is not full: every event up to it was committed before it)."""
         ...
 
     async def last_change(self) -> int:

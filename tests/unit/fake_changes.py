@@ -54,10 +54,12 @@ class FakeChangeLog:
         types: frozenset[ChangeType] | None = None,
         profile_ids: Sequence[str] | None = None,
         customer_id: str | None = None,
+        through: int | None = None,
     ) -> list[ChangeEvent]:
         found: list[ChangeEvent] = []
         for e in self.events:
-            if e.seq <= after or (types is not None and e.type not in types):
+            beyond = through is not None and e.seq > through
+            if e.seq <= after or beyond or (types is not None and e.type not in types):
                 continue
             if profile_ids is not None or customer_id is not None:
                 named = profile_ids is not None and bool(set(profile_ids) & set(e.profile_ids))

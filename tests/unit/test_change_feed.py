@@ -51,11 +51,13 @@ class ListLog:
         types: frozenset[ChangeType] | None = None,
         profile_ids: Sequence[str] | None = None,
         customer_id: str | None = None,
+        through: int | None = None,
     ) -> list[ChangeEvent]:
         self.calls += 1
         found = []
         for e in self.events:
-            if e.seq <= after or (types is not None and e.type not in types):
+            beyond = through is not None and e.seq > through
+            if e.seq <= after or beyond or (types is not None and e.type not in types):
                 continue
             if profile_ids is not None or customer_id is not None:
                 by_profile = profile_ids is not None and bool(set(profile_ids) & set(e.profile_ids))
@@ -129,6 +131,24 @@ async def test_types_and_profile_id_filter_the_page(log: ListLog, feed: ChangeFe
     assert [e.seq for e in of_a.events] == [1, 2]
     with pytest.raises(InvalidInput, match=r"^profile_id must be"):
         await feed.page(profile_id="not an id!", profile_id_name="profile_id")
+
+
+async def test_a_filtered_poller_moves_past_the_events_it_does_not_keep(log: ListLog, feed: ChangeFeed) -> None:
+    """Polling for merges over a log of other events: the cursor goes to the log's head, not the last merge, so the
+    next poll does not read the same profile events again; a merge written later is still found."""
+    log.add(ChangeType.MERGE, ["a", "b"])
+    for _ in range(5):
+        log.add(ChangeType.PROFILE_CREATED, ["c"])
+    page = await feed.page(types=[ChangeType.MERGE])
+    assert [e.seq for e in page.events] == [1] and page.next_cursor == "6"
+    empty = await feed.page(after=page.next_cursor, types=[ChangeType.MERGE])
+    assert empty.events == () and empty.next_cursor == "6"
+    log.add(ChangeType.PROFILE_CREATED, ["c"])
+    log.add(ChangeType.MERGE, ["d", "e"])
+    later = await feed.page(after=empty.next_cursor, types=[ChangeType.MERGE])
+    assert [e.seq for e in later.events] == [8] and later.next_cursor == "8"
+    full = await feed.page(types=[ChangeType.PROFILE_CREATED], limit=2)  # a full page: its last event's cursor
+    assert [e.seq for e in full.events] == [2, 3] and full.next_cursor == "3"
 
 
 def test_type_names_are_read_case_insensitively_and_an_unknown_one_is_named() -> None:
