@@ -7,18 +7,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.domain.changes import ChangeEvent, ChangeType
+from app.domain.changes import Audit, ChangeEvent, ChangeType
 from app.errors import InvalidInput
 from app.services.changes import HISTORY_SPAN, MAX_LIMIT, ChangeFeed, change_types
+from tests.unit.fake_changes import Draft, FakeChangeLog
 
 T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
-class ListLog:
-    """The ChangeLog port over a list: seq > after, in seq order, filters as documented in app/services/ports.py."""
+class ListLog(FakeChangeLog):
+    """The in-memory repository's change log (tests/unit/fake_changes.py), events added directly, reads counted."""
 
     def __init__(self) -> None:
-        self.events: list[ChangeEvent] = []
+        super().__init__()
         self.calls = 0
 
     def add(
@@ -29,19 +30,8 @@ class ListLog:
         before: str | None = None,
         after: str | None = None,
     ) -> ChangeEvent:
-        event = ChangeEvent(
-            seq=len(self.events) + 1,
-            type=type,
-            profile_ids=tuple(profile_ids),
-            customer_before=before,
-            customer_after=after,
-            actor="steward",
-            request_id=None,
-            reason=None,
-            at=T0,
-        )
-        self.events.append(event)
-        return event
+        self.record([Draft(type, tuple(profile_ids), before, after)], Audit("steward"), T0)
+        return self.events[-1]
 
     async def changes(
         self,
@@ -54,21 +44,9 @@ class ListLog:
         through: int | None = None,
     ) -> list[ChangeEvent]:
         self.calls += 1
-        found = []
-        for e in self.events:
-            beyond = through is not None and e.seq > through
-            if e.seq <= after or beyond or (types is not None and e.type not in types):
-                continue
-            if profile_ids is not None or customer_id is not None:
-                by_profile = profile_ids is not None and bool(set(profile_ids) & set(e.profile_ids))
-                by_customer = customer_id is not None and customer_id in (e.customer_before, e.customer_after)
-                if not (by_profile or by_customer):
-                    continue
-            found.append(e)
-        return found[:limit]
-
-    async def last_change(self) -> int:
-        return len(self.events)
+        return await super().changes(
+            after=after, limit=limit, types=types, profile_ids=profile_ids, customer_id=customer_id, through=through
+        )
 
 
 @pytest.fixture
