@@ -256,20 +256,30 @@ class RetentionScheduler:
         now = self.clock()
         inactive_days = self.retention.inactive_days if self.retention is not None else None
         run_id = f"retention:{now.isoformat(timespec='microseconds')}:{secrets.token_hex(4)}"
-        started = await self.store.begin_run(
-            self.replica,
-            run_id,
-            now=now,
-            expires_at=now + self.lease,
-            due_before=now - self.interval,
-            inactive_days=inactive_days,
-        )
-        if not started:
-            return None
-        logger.info("retention run %s started", run_id)
         run = RetentionRun(run_id, self.replica, now, inactive_days, RunStatus.RUNNING)
         report = PurgeReport(cutoff=now - timedelta(days=inactive_days or 0), dry_run=False)
         trim = TrimReport(before=trim_cutoff(now, self.audit.keep_days))
+        beginning = asyncio.ensure_future(
+            self.store.begin_run(
+                self.replica,
+                run_id,
+                now=now,
+                expires_at=now + self.lease,
+                due_before=now - self.interval,
+                inactive_days=inactive_days,
+            )
+        )
+        try:
+            started = await asyncio.shield(beginning)
+        except asyncio.CancelledError:  # shutdown while the run was being recorded: it may have committed
+            with contextlib.suppress(AppError, TimeoutError):
+                async with asyncio.timeout(STOP_WAIT_S):
+                    if await beginning:
+                        await self._finish(run, report, RunStatus.ABANDONED, SHUTDOWN, trim)
+            raise
+        if not started:
+            return None
+        logger.info("retention run %s started", run_id)
         work = asyncio.create_task(self._work(now, report, trim))
         try:
             lost = await self._renew_while(work, now + self.lease)
