@@ -11,53 +11,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncTransaction
-
 from app.db import records
-from app.db.retention import lease_from
-from app.db.statements import fetch
-from app.db.transactions import run_transaction
+from app.db.leases import LeaseRepository
 from app.domain.delivery import DeliveryState, ParkedBatch, batch_id
-from app.domain.retention import Lease
 
 LEASE_NAME = "change-webhook"
 DELIVERY_NAME = "webhook"  # the one delivery target (IDGRAPH_CHANGE_WEBHOOK_URL)
 MAX_PARKED_LISTED = 10_000
 
 
-class DeliveryRepository:
-    def __init__(self, driver: AsyncDriver, *, database: str = "neo4j", timeout_s: float = 10.0) -> None:
-        self._driver = driver
-        self._database = database
-        self._timeout_s = timeout_s
-
-    async def _run(self, statement: str, *, write: bool, **params: Any) -> list[dict[str, Any]]:
-        async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
-            return await fetch(tx, statement, **params)
-
-        rows, _ = await run_transaction(
-            self._driver, work, database=self._database, write=write, budget_s=self._timeout_s
-        )
-        return rows
-
-    # -- the lease (retention's statements, another name) -------------------------------------------------------
-
-    async def acquire_lease(self, replica: str, *, now: datetime, expires_at: datetime) -> tuple[bool, Lease]:
-        """Take the lease if it is free, expired or ours (then renewed to `expires_at`); returns (acquired, lease)."""
-        rows = await self._run(
-            "acquire_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now, expires_at=expires_at
-        )
-        return bool(rows[0]["acquired"]), lease_from(rows[0])
-
-    async def renew_lease(self, replica: str, *, expires_at: datetime) -> bool:
-        rows = await self._run(
-            "renew_retention_lease", write=True, lease=LEASE_NAME, replica=replica, expires_at=expires_at
-        )
-        return int(rows[0]["renewed"]) == 1
-
-    async def release_lease(self, replica: str, *, now: datetime) -> bool:
-        rows = await self._run("release_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now)
-        return int(rows[0]["released"]) == 1
+class DeliveryRepository(LeaseRepository):
+    lease_name = LEASE_NAME  # the lease itself: app/db/leases.py, retention's statements under another name
 
     # -- the cursor and parked batches --------------------------------------------------------------------------
 

@@ -1,27 +1,29 @@
 """RetentionRepository: the retention lease and the receipts of automatic retention runs, on Neo4j.
 
-Every write is one managed transaction that write-locks the lease node before reading it (cypher/*retention*).
+Every write is one managed transaction that write-locks the lease node before reading it (cypher/*retention*); the
+lease itself is app/db/leases.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from neo4j import AsyncDriver, AsyncTransaction
+from neo4j import AsyncDriver
 
 from app.db import records
-from app.db.statements import fetch
-from app.db.transactions import run_transaction
-from app.domain.retention import Lease, RetentionRun, RunStatus
+from app.db.leases import LeaseRepository, time_or_none
+from app.domain.retention import RetentionRun, RunStatus
 
 T = TypeVar("T")
 
 LEASE_NAME = "retention"
 
 
-class RetentionRepository:
+class RetentionRepository(LeaseRepository):
+    lease_name = LEASE_NAME
+
     def __init__(
         self,
         driver: AsyncDriver,
@@ -33,40 +35,8 @@ class RetentionRepository:
         """`keep_undelivered`: the name of the change webhook's delivery state (app/db/delivery.py) when this process
         delivers the change feed; trimming then keeps the events it has not delivered yet and those of parked
         batches, however old."""
-        self._driver = driver
-        self._database = database
-        self._timeout_s = timeout_s
+        super().__init__(driver, database=database, timeout_s=timeout_s)
         self._keep_undelivered = keep_undelivered
-
-    async def _run(self, statement: str, *, write: bool, **params: Any) -> list[dict[str, Any]]:
-        async def work(tx: AsyncTransaction) -> list[dict[str, Any]]:
-            return await fetch(tx, statement, **params)
-
-        return await self._transaction(work, write=write)
-
-    async def _transaction(self, work: Callable[[AsyncTransaction], Awaitable[T]], *, write: bool) -> T:
-        value, _ = await run_transaction(
-            self._driver, work, database=self._database, write=write, budget_s=self._timeout_s
-        )
-        return value
-
-    async def acquire_lease(self, replica: str, *, now: datetime, expires_at: datetime) -> tuple[bool, Lease]:
-        """Take the lease if it is free, expired or ours (then renewed to `expires_at`); returns (acquired, lease)."""
-        rows = await self._run(
-            "acquire_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now, expires_at=expires_at
-        )
-        return bool(rows[0]["acquired"]), lease_from(rows[0])
-
-    async def renew_lease(self, replica: str, *, expires_at: datetime) -> bool:
-        """Extend the lease if `replica` still holds it; False when another replica has taken it."""
-        rows = await self._run(
-            "renew_retention_lease", write=True, lease=LEASE_NAME, replica=replica, expires_at=expires_at
-        )
-        return int(rows[0]["renewed"]) == 1
-
-    async def release_lease(self, replica: str, *, now: datetime) -> bool:
-        rows = await self._run("release_retention_lease", write=True, lease=LEASE_NAME, replica=replica, now=now)
-        return int(rows[0]["released"]) == 1
 
     async def begin_run(
         self,
@@ -126,30 +96,10 @@ class RetentionRepository:
         )
         return int(rows[0]["trimmed"]) if rows else None
 
-    async def lease(self) -> Lease | None:
-        rows = await self._run("retention_lease", write=False, lease=LEASE_NAME)
-        return lease_from(rows[0]) if rows else None
-
     async def runs(self, limit: int = 10) -> list[RetentionRun]:
         """The latest runs, newest first."""
         rows = await self._run("retention_runs", write=False, limit=limit)
         return [_run_from(r["run"]) for r in rows]
-
-
-def _time(value: Any) -> datetime | None:
-    return None if value is None else records.to_datetime(value)
-
-
-def lease_from(row: Mapping[str, Any]) -> Lease:
-    """A lease as the lease statements return it (holder, expires_at, last_run_started_at); also the change
-    delivery's (app/db/delivery.py)."""
-    return Lease(
-        holder=None if row["holder"] is None else str(row["holder"]),
-        expires_at=_time(row["expires_at"]),
-        last_run_started_at=_time(row["last_run_started_at"]),
-        changes_trimmed=int(row.get("changes_trimmed") or 0),
-        changes_trimmed_at=_time(row.get("changes_trimmed_at")),
-    )
 
 
 def _run_from(row: Mapping[str, Any]) -> RetentionRun:
@@ -159,7 +109,7 @@ def _run_from(row: Mapping[str, Any]) -> RetentionRun:
         started_at=records.to_datetime(row["started_at"]),
         inactive_days=None if row.get("inactive_days") is None else int(row["inactive_days"]),
         status=RunStatus(row["status"]),
-        finished_at=_time(row.get("finished_at")),
+        finished_at=time_or_none(row.get("finished_at")),
         candidates=int(row.get("candidates") or 0),
         profiles_deleted=int(row.get("profiles_deleted") or 0),
         identities_deleted=int(row.get("identities_deleted") or 0),
